@@ -1,0 +1,58 @@
+# One entry point for learners and instructors. Every target is idempotent:
+# a second run reuses the environment, the dataset and the weights.
+#
+#   make lab     set everything up, then open JupyterLab on notebooks/
+#   make test    set everything up the same way, then run the whole test suite
+#   make build   regenerate the learner copies in notebooks/ from solutions/
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The stamp holds a hash of requirements.txt and pyproject.toml, so editing either reinstalls.
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+JUPYTER_PORT ?= 8888
+
+.PHONY: setup data lab test test-fast build check-build benchmark browser clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . || \
+		$(BIN)/python -m pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Dataset into dataset/, ImageNet weights into Keras' cache; skipped when already there.
+data: setup
+	$(BIN)/python -m helpers.data fetch
+
+lab: data
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(JUPYTER_PORT)
+
+# Debian's Chromium for the JupyterLab browser test (Playwright drives it; it downloads no browser).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "Chromium not found and not root: the browser test will be skipped (install Debian's 'chromium')."; fi
+
+test: data browser
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+build: setup
+	$(BIN)/python -m helpers.build
+
+check-build: setup
+	$(BIN)/python -m helpers.build --check
+
+benchmark: data
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) artifacts .pytest_cache test-artifacts

@@ -1,0 +1,61 @@
+"""Everything the course needs that is not the lesson itself.
+
+Modules, one concern each:
+    config     constants and paths
+    data       find / fetch / verify the dataset and the ImageNet weights
+    reference  reference answers to earlier exercises
+    graders    one check_* per exercise
+    plots      matplotlib pictures
+    widgets    ipywidgets explorers
+    build      solutions/ -> notebooks/ generator
+
+Importing this package is cheap (no TensorFlow); `setup_notebook()` does the
+heavy imports when a notebook starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__version__ = "1.0.0"
+
+# Versions the notebooks' stored outputs were made with (see requirements.txt).
+EXPECTED_TENSORFLOW = "2.21"
+EXPECTED_KERAS_MAJOR = "3"
+
+
+def _quiet_tensorflow_logs() -> None:
+    """Hide TensorFlow's C++ start-up chatter (CUDA probes, oneDNN notes)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def setup_notebook(deterministic: bool = False) -> None:
+    """Check the environment, seed everything once, and check the dataset.
+
+    Prints one line per check. Raises a RuntimeError with the command to run
+    when the dataset is missing, so the first cell fails with a clear fix
+    instead of a later cell failing with a traceback.
+    """
+    _quiet_tensorflow_logs()
+    import keras
+    import tensorflow as tf
+
+    from helpers import config, data
+
+    if not tf.__version__.startswith(EXPECTED_TENSORFLOW) or not keras.__version__.startswith(
+        EXPECTED_KERAS_MAJOR
+    ):
+        print(
+            f"Warning: this course was written for TensorFlow {EXPECTED_TENSORFLOW}.x and "
+            f"Keras {EXPECTED_KERAS_MAJOR}.x; you have TensorFlow {tf.__version__} and "
+            f"Keras {keras.__version__}. Run `make setup` to get the pinned versions.",
+            file=sys.stderr,
+        )
+    keras.utils.set_random_seed(config.SEED)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    print(f"helpers {__version__}: TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    print(f"Random seed set to {config.SEED}" + (" (deterministic ops)" if deterministic else ""))
+    dataset_dir = data.require_dataset()
+    print(f"Dataset ready: {dataset_dir.name}/ with {config.EXPECTED_TOTAL_IMAGES} images")

@@ -1,0 +1,77 @@
+"""Every constant of the course, in one place.
+
+Notebooks, graders, tests and the benchmark import these names instead of
+repeating numbers, so a change here changes the whole course at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# --- The lesson's hyper-parameters (they match the original assignment) ---
+IMG_SIZE: tuple[int, int] = (160, 160)
+IMG_SHAPE: tuple[int, int, int] = IMG_SIZE + (3,)
+BATCH_SIZE: int = 32
+SEED: int = 42
+VALIDATION_SPLIT: float = 0.2
+BASE_LEARNING_RATE: float = 0.001
+FINE_TUNE_LEARNING_RATE: float = 0.1 * BASE_LEARNING_RATE
+FINE_TUNE_AT: int = 120
+INITIAL_EPOCHS: int = 5
+FINE_TUNE_EPOCHS: int = 5
+DROPOUT_RATE: float = 0.2
+ROTATION_FACTOR: float = 0.2
+
+# --- Facts about the data and the model, checked by the graders and tests ---
+CLASS_NAMES: tuple[str, str] = ("alpaca", "not alpaca")
+EXPECTED_CLASS_COUNTS: dict[str, int] = {"alpaca": 142, "not alpaca": 185}
+EXPECTED_TOTAL_IMAGES: int = sum(EXPECTED_CLASS_COUNTS.values())
+EXPECTED_TRAIN_FILES: int = 262
+EXPECTED_VALIDATION_FILES: int = 65
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+BASE_MODEL_LAYERS_NO_TOP: int = 154
+BASE_MODEL_PARAMS_NO_TOP: int = 2_257_984
+BASE_MODEL_LAYERS_WITH_TOP: int = 156
+BASE_MODEL_PARAMS_WITH_TOP: int = 3_538_984
+
+# --- Where things live (paths relative to the repository, never absolute) ---
+PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
+DATASET_DIR: Path = PROJECT_ROOT / "dataset"
+ARTIFACTS_DIR: Path = PROJECT_ROOT / "artifacts"
+MANIFEST_DIR: Path = Path(__file__).resolve().parent / "manifests"
+DATASET_MANIFEST: Path = MANIFEST_DIR / "alpaca.sha256"
+
+# --- Environment variables the data tools read (documented in README) ---
+ENV_DATASET_SOURCE = "ALPACA_DATASET_SOURCE"  # a local folder holding the images
+ENV_DATASET_URL = "ALPACA_DATASET_URL"  # an HTTPS archive (.zip / .tar.gz) to download
+ENV_WEIGHTS_SOURCE = "ALPACA_WEIGHTS_SOURCE"  # a local folder holding the Keras weight files
+ENV_WEIGHTS_BASE_URL = "ALPACA_WEIGHTS_BASE_URL"  # where the weight files are downloaded from
+ENV_PROGRESS_FILE = "ALPACA_PROGRESS_FILE"  # where graders record passed exercises
+
+# --- Downloads (the real ones; tests point the URLs at a local server) ---
+KAGGLE_DATASET: str = "sid4sal/alpaca-dataset-small"
+KERAS_WEIGHTS_BASE_URL: str = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+)
+CLASS_INDEX_URL: str = (
+    "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json"
+)
+CLASS_INDEX_FILE: str = "imagenet_class_index.json"
+# The md5 Keras itself checks for the class index (keras.applications.imagenet_utils).
+CLASS_INDEX_MD5: str = "c2c37ea517e94d9795004a39431a14cb"
+WEIGHT_FILES: dict[str, str] = {
+    "with_top": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160.h5",
+    "no_top": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5",
+}
+
+
+def progress_file() -> Path:
+    """Where the graders keep the learner's progress (git-ignored)."""
+    return Path(os.environ.get(ENV_PROGRESS_FILE, PROJECT_ROOT / ".progress.json"))
+
+
+def keras_models_dir() -> Path:
+    """Keras' weight cache: `$KERAS_HOME/models`, or `~/.keras/models` by default."""
+    keras_home = os.environ.get("KERAS_HOME", str(Path.home() / ".keras"))
+    return Path(keras_home) / "models"

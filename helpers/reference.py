@@ -1,0 +1,179 @@
+"""Reference versions of the course's exercises, for later notebooks.
+
+A learner may open notebook 04 without having solved 01 or 02; these
+functions rebuild what an earlier notebook made, so every notebook runs on
+its own. They are also the answers the graders are tested against.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from helpers import config
+
+PHASE1_MODEL_FILE = "alpaca_phase1.keras"
+PHASE1_HISTORY_FILE = "alpaca_phase1_history.json"
+
+
+def make_datasets(
+    directory: Path | str = config.DATASET_DIR,
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Notebook 01: the training and validation datasets, split 80/20 with one seed."""
+    common: dict[str, Any] = dict(
+        shuffle=True,
+        batch_size=config.BATCH_SIZE,
+        image_size=config.IMG_SIZE,
+        validation_split=config.VALIDATION_SPLIT,
+        seed=config.SEED,
+    )
+    train_dataset = keras.utils.image_dataset_from_directory(
+        str(directory), subset="training", **common
+    )
+    validation_dataset = keras.utils.image_dataset_from_directory(
+        str(directory), subset="validation", **common
+    )
+    return train_dataset, validation_dataset
+
+
+def optimize_for_training(dataset: tf.data.Dataset, *, shuffle: bool) -> tf.data.Dataset:
+    """Notebook 02: decode each image once, reshuffle every epoch, prefetch.
+
+    `cache()` sits after decoding and resizing (the expensive part) but
+    before `shuffle()`, so the cached images come back in a new order each
+    epoch. Unbatching first lets the shuffle mix single images, not whole
+    batches.
+    """
+    dataset = dataset.unbatch().cache()
+    if shuffle:
+        dataset = dataset.shuffle(
+            config.EXPECTED_TOTAL_IMAGES, seed=config.SEED, reshuffle_each_iteration=True
+        )
+    return dataset.batch(config.BATCH_SIZE).prefetch(tf.data.AUTOTUNE)
+
+
+def data_augmenter() -> keras.Sequential:
+    """Notebook 02: a horizontal flip followed by a random rotation."""
+    return keras.Sequential(
+        [
+            layers.RandomFlip("horizontal"),
+            layers.RandomRotation(config.ROTATION_FACTOR),
+        ],
+        name="data_augmentation",
+    )
+
+
+def alpaca_model(
+    image_shape: tuple[int, int] = config.IMG_SIZE,
+    data_augmentation: keras.Layer | None = None,
+) -> keras.Model:
+    """Notebook 04: MobileNetV2 (frozen, ImageNet weights) with a one-logit head."""
+    if data_augmentation is None:
+        data_augmentation = data_augmenter()
+    input_shape = tuple(image_shape) + (3,)
+    base_model = keras.applications.MobileNetV2(
+        input_shape=input_shape, include_top=False, weights="imagenet"
+    )
+    base_model.trainable = False
+
+    inputs = keras.Input(shape=input_shape)
+    x = data_augmentation(inputs)
+    x = keras.applications.mobilenet_v2.preprocess_input(x)
+    # training=False keeps BatchNorm in inference mode, also after unfreezing.
+    x = base_model(x, training=False)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(config.DROPOUT_RATE)(x)
+    outputs = layers.Dense(1)(x)
+    return keras.Model(inputs, outputs)
+
+
+def find_base_model(model: keras.Model) -> keras.Model:
+    """The MobileNetV2 inside `model`, found by type and name, not by index.
+
+    In Keras 3 `preprocess_input` adds operations, not layers, so the base
+    model's position in `model.layers` differs from Keras 2 code.
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and "mobilenetv2" in layer.name:
+            return layer
+    raise ValueError("No MobileNetV2 base model found among the model's layers.")
+
+
+def logit_accuracy() -> keras.metrics.Metric:
+    """Accuracy for a one-unit logit output: a logit above 0 means class 1."""
+    return keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")
+
+
+def compile_for_phase1(model: keras.Model) -> None:
+    """Notebook 04: Adam at the base rate, a logits loss and a logits accuracy."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.BASE_LEARNING_RATE),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[logit_accuracy()],
+    )
+
+
+def unfreeze_for_fine_tuning(
+    model: keras.Model, fine_tune_at: int = config.FINE_TUNE_AT
+) -> tuple[keras.losses.Loss, keras.optimizers.Optimizer, list[keras.metrics.Metric]]:
+    """Notebook 05: unfreeze the top of the base, recompile at a tenth of the rate."""
+    base_model = find_base_model(model)
+    base_model.trainable = True
+    for layer in base_model.layers[:fine_tune_at]:
+        layer.trainable = False
+    loss_function = keras.losses.BinaryCrossentropy(from_logits=True)
+    optimizer = keras.optimizers.Adam(learning_rate=config.FINE_TUNE_LEARNING_RATE)
+    metrics = [logit_accuracy()]
+    model.compile(loss=loss_function, optimizer=optimizer, metrics=metrics)
+    return loss_function, optimizer, metrics
+
+
+def train_phase1(
+    train_dataset: tf.data.Dataset,
+    validation_dataset: tf.data.Dataset,
+    epochs: int = config.INITIAL_EPOCHS,
+    verbose: int = 2,
+) -> tuple[keras.Model, keras.callbacks.History]:
+    """Notebook 04 end to end: build, compile and train the frozen model."""
+    model = alpaca_model(config.IMG_SIZE, data_augmenter())
+    compile_for_phase1(model)
+    history = model.fit(
+        train_dataset, validation_data=validation_dataset, epochs=epochs, verbose=verbose
+    )
+    return model, history
+
+
+def save_phase1(
+    model: keras.Model,
+    history: keras.callbacks.History,
+    directory: Path = config.ARTIFACTS_DIR,
+) -> Path:
+    """Save the phase-1 model and its history so notebook 05 can continue from them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    model_path = directory / PHASE1_MODEL_FILE
+    model.save(model_path)
+    history_record = {"epoch": list(history.epoch), "history": history.history}
+    (directory / PHASE1_HISTORY_FILE).write_text(json.dumps(history_record))
+    return model_path
+
+
+def load_phase1(
+    directory: Path = config.ARTIFACTS_DIR,
+) -> tuple[keras.Model, keras.callbacks.History] | None:
+    """The model and history saved by notebook 04, or None when there are none."""
+    model_path = directory / PHASE1_MODEL_FILE
+    history_path = directory / PHASE1_HISTORY_FILE
+    if not (model_path.exists() and history_path.exists()):
+        return None
+    model = keras.saving.load_model(model_path, compile=False)
+    compile_for_phase1(model)
+    record = json.loads(history_path.read_text())
+    history = keras.callbacks.History()
+    history.epoch = record["epoch"]
+    history.history = record["history"]
+    return model, history

@@ -1,0 +1,57 @@
+"""Test-wide set-up: a private Keras cache and progress file, quiet TensorFlow.
+
+This runs before TensorFlow is imported anywhere, and the environment it sets
+is inherited by the notebook kernels that nbval and nbclient start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from helpers import config
+
+
+def _weights_source() -> Path | None:
+    """Where to seed the tests' Keras cache from: $ALPACA_WEIGHTS_SOURCE, else the user's cache."""
+    candidates = [os.environ.get(config.ENV_WEIGHTS_SOURCE), config.keras_models_dir()]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / config.WEIGHT_FILES["no_top"]).is_file():
+            return Path(candidate)
+    return None
+
+
+def _seed_private_keras_home() -> Path:
+    """Copy the weight files into a fresh KERAS_HOME so tests never touch the user's cache."""
+    source = _weights_source()
+    keras_home = Path(tempfile.mkdtemp(prefix="alpaca-test-keras-"))
+    models = keras_home / "models"
+    models.mkdir()
+    if source is not None:
+        for name in [*config.WEIGHT_FILES.values(), config.CLASS_INDEX_FILE]:
+            if (source / name).is_file():
+                shutil.copy2(source / name, models / name)
+    os.environ["KERAS_HOME"] = str(keras_home)
+    return keras_home
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["MPLBACKEND"] = "Agg"
+PRIVATE_KERAS_HOME = _seed_private_keras_home()
+os.environ[config.ENV_PROGRESS_FILE] = str(PRIVATE_KERAS_HOME / "progress.json")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Notebook runs are slow: mark every nbval item so `-m "not slow"` leaves them out."""
+    for item in items:
+        if str(item.fspath).endswith(".ipynb"):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the private Keras cache."""
+    shutil.rmtree(PRIVATE_KERAS_HOME, ignore_errors=True)
