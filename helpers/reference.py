@@ -177,3 +177,28 @@ def load_phase1(
     history.epoch = record["epoch"]
     history.history = record["history"]
     return model, history
+
+
+def overlapping_files(
+    train_dataset: tf.data.Dataset, validation_dataset: tf.data.Dataset
+) -> set[str]:
+    """Files that appear in both subsets (empty when the seeds match)."""
+    return set(train_dataset.file_paths) & set(validation_dataset.file_paths)
+
+
+def predict_dataset(
+    model: keras.Model, dataset: tf.data.Dataset
+) -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
+    """Images, true labels and predicted probabilities of class 1, in one pass.
+
+    The images are returned in [0, 255] as the dataset yields them, ready to plot.
+    """
+    import numpy as np
+
+    images, labels, logits = [], [], []
+    for batch_images, batch_labels in dataset:
+        images.append(batch_images.numpy())
+        labels.append(batch_labels.numpy())
+        logits.append(model(batch_images, training=False).numpy().reshape(-1))
+    probabilities = tf.sigmoid(np.concatenate(logits)).numpy()
+    return np.concatenate(images), np.concatenate(labels), probabilities
