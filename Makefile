@@ -30,7 +30,7 @@ data: setup
 	$(BIN)/python -m helpers.data fetch
 
 lab: data
-	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(JUPYTER_PORT)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(JUPYTER_PORT) $(LAB_ARGS)
 
 # Debian's Chromium for the JupyterLab browser test (Playwright drives it; it downloads no browser).
 browser:

@@ -1,0 +1,103 @@
+"""The environment files agree with each other and with what is installed."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+from jupyter_client.manager import KernelManager
+
+from helpers import config
+
+ROOT = config.PROJECT_ROOT
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s#]+)")
+
+
+def requirement_pins() -> dict[str, str]:
+    """`name -> version` for every pinned line of requirements.txt."""
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        match = PIN.match(line.strip())
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
+
+
+def test_every_requirement_is_pinned_and_explained() -> None:
+    lines = [
+        line
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert lines, "requirements.txt lists no packages"
+    for line in lines:
+        assert PIN.match(line), f"not pinned with ==: {line!r}"
+        assert "#" in line, f"no comment saying why it is there: {line!r}"
+
+
+def test_course_packages_are_all_pinned() -> None:
+    pins = requirement_pins()
+    for package in ["tensorflow", "numpy", "matplotlib", "jupyterlab", "nbval", "ipywidgets", "pillow", "pytest"]:
+        assert package in pins, f"{package} is missing from requirements.txt"
+    assert pins["tensorflow"].startswith("2.21")
+
+
+def test_environment_yml_installs_requirements_txt() -> None:
+    """environment.yml takes its packages from requirements.txt, so the two cannot drift."""
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_sections = [dep["pip"] for dep in environment["dependencies"] if isinstance(dep, dict)]
+    assert pip_sections == [["-r requirements.txt"]]
+    conda_packages = [dep for dep in environment["dependencies"] if isinstance(dep, str)]
+    assert "pip" in conda_packages
+    # Nothing pinned twice: a conda pin of a pip package would be a second source of truth.
+    conda_names = {re.split(r"[=<>]", dep)[0].lower() for dep in conda_packages}
+    assert conda_names <= {"python", "pip"}, conda_names
+
+
+def test_environment_python_is_supported() -> None:
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    python = next(dep for dep in environment["dependencies"] if str(dep).startswith("python="))
+    minor = int(python.split("=")[1].split(".")[1])
+    assert 10 <= minor <= 13, "TensorFlow 2.21 wheels exist for Python 3.10 to 3.13"
+
+
+def test_installed_versions_match_the_pins() -> None:
+    mismatches = {}
+    for name, pinned in requirement_pins().items():
+        installed = metadata.version(name)
+        if installed != pinned:
+            mismatches[name] = (pinned, installed)
+    assert not mismatches, f"pinned vs installed (run `make setup`): {mismatches}"
+
+
+def test_python3_kernel_runs_this_environments_python() -> None:
+    """The notebooks ask for the `python3` kernel; started from here, it is this environment's Python."""
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel()
+    try:
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        printed: list[str] = []
+        client.execute_interactive(
+            "import sys; print(sys.executable)",
+            timeout=60,
+            output_hook=lambda msg: printed.append(msg["content"].get("text", "")),
+        )
+        client.stop_channels()
+    finally:
+        manager.shutdown_kernel(now=True)
+    assert Path("".join(printed).strip()).resolve() == Path(sys.executable).resolve()
+
+
+@pytest.mark.parametrize(
+    "notebook", sorted([*ROOT.glob("solutions/*.ipynb"), *ROOT.glob("notebooks/*.ipynb")]), ids=str
+)
+def test_notebooks_ask_for_the_python3_kernel(notebook: Path) -> None:
+    kernelspec = json.loads(notebook.read_text())["metadata"].get("kernelspec", {})
+    assert kernelspec.get("name") == "python3", f"{notebook.name}: kernelspec {kernelspec}"
