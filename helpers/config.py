@@ -22,6 +22,9 @@ INITIAL_EPOCHS: int = 5
 FINE_TUNE_EPOCHS: int = 5
 DROPOUT_RATE: float = 0.2
 ROTATION_FACTOR: float = 0.2
+# A predicted probability of class 1 ("not alpaca") above this means class 1;
+# the same rule as BinaryAccuracy(threshold=0.0) on logits.
+DECISION_THRESHOLD: float = 0.5
 
 # --- Facts about the data and the model, checked by the graders and tests ---
 CLASS_NAMES: tuple[str, str] = ("alpaca", "not alpaca")
@@ -48,6 +51,7 @@ ENV_DATASET_URL = "ALPACA_DATASET_URL"  # an HTTPS archive (.zip / .tar.gz) to d
 ENV_WEIGHTS_SOURCE = "ALPACA_WEIGHTS_SOURCE"  # a local folder holding the Keras weight files
 ENV_WEIGHTS_BASE_URL = "ALPACA_WEIGHTS_BASE_URL"  # where the weight files are downloaded from
 ENV_PROGRESS_FILE = "ALPACA_PROGRESS_FILE"  # where graders record passed exercises
+ENV_WIDGETS_MODE = "ALPACA_WIDGETS"  # explorers: "interactive", "static" or "auto" (detect)
 
 # --- Downloads (the real ones; tests point the URLs at a local server) ---
 KAGGLE_DATASET: str = "sid4sal/alpaca-dataset-small"
