@@ -11,6 +11,8 @@ BIN := $(VENV)/bin
 # The stamp holds a hash of requirements.txt and pyproject.toml, so editing either reinstalls.
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 JUPYTER_PORT ?= 8888
+# Jupyter refuses to run as root (containers, CI) unless told it is on purpose.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup data lab test test-fast build check-build benchmark browser clean
 
@@ -30,7 +32,7 @@ data: setup
 	$(BIN)/python -m helpers.data fetch
 
 lab: data
-	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(JUPYTER_PORT) $(LAB_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port=$(JUPYTER_PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
 # Debian's Chromium for the JupyterLab browser test (Playwright drives it; it downloads no browser).
 browser:
