@@ -38,6 +38,10 @@ BASE_MODEL_PARAMS_NO_TOP: int = 2_257_984
 BASE_MODEL_LAYERS_WITH_TOP: int = 156
 BASE_MODEL_PARAMS_WITH_TOP: int = 3_538_984
 
+# --- Graders ---
+# How long a grader waits for a learner's function (e.g. alpaca_model) before giving up.
+GRADER_TIME_LIMIT_S: float = 60.0
+
 # --- Where things live (paths relative to the repository, never absolute) ---
 PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 DATASET_DIR: Path = PROJECT_ROOT / "dataset"
