@@ -1,0 +1,79 @@
+"""The graders against the notebooks' own exercise cells: solutions pass, learner copies say "Not yet".
+
+Only the exercise cell and the grader cell after it run here (not the whole
+notebook, which nbval does), so a grader that disagrees with a notebook shows
+up in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+from keras.applications.mobilenet_v2 import preprocess_input
+
+from helpers import config, graders, reference
+
+EXERCISES = ["create_datasets", "data_augmenter", "alpaca_model", "prepare_fine_tuning"]
+
+
+def _cells(notebook: Path) -> list[str]:
+    cells = json.loads(notebook.read_text())["cells"]
+    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+
+
+def _exercise(folder: str, name: str) -> tuple[str, str] | None:
+    """The cell defining the graded function `name`, and the grader cell after it."""
+    for notebook in sorted((config.PROJECT_ROOT / folder).glob("[0-9][0-9]_*.ipynb")):
+        cells = _cells(notebook)
+        for index, source in enumerate(cells):
+            if f"# GRADED FUNCTION: {name}" in source:
+                following = [c for c in cells[index + 1:] if "graders.check_" in c]
+                return source, following[0] if following else ""
+    return None
+
+
+def _namespace() -> dict[str, Any]:
+    """What the notebooks' set-up cells import."""
+    return dict(config=config, graders=graders, reference=reference, keras=keras,
+                layers=layers, tf=tf, np=np, preprocess_input=preprocess_input)
+
+
+def _run(folder: str, name: str) -> graders.GradeResult:
+    found = _exercise(folder, name)
+    if found is None:
+        pytest.skip(f"no exercise {name} in {folder}/ yet")
+    exercise, grader_cell = found
+    if name == "create_datasets" and not (config.DATASET_DIR / "alpaca").is_dir():
+        pytest.skip("dataset/ is empty")
+    namespace = _namespace()
+    if name == "prepare_fine_tuning":
+        model = reference.alpaca_model(config.IMG_SIZE, reference.data_augmenter())
+        reference.compile_for_phase1(model)
+        namespace["model"] = model
+    exec(compile(exercise, f"<{folder} {name}>", "exec"), namespace)
+    # The grader cell's last line is the check; the lines before it prepare its arguments.
+    *setup, call = [line for line in grader_cell.strip().splitlines() if line.strip()]
+    exec("\n".join(setup), namespace)
+    result = eval(call.strip().rstrip(";"), namespace)  # a trailing ";" only hides the output
+    assert isinstance(result, graders.GradeResult)
+    return result
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_solutions_pass(name):
+    result = _run("solutions", name)
+    assert result.passed, result.messages
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_untouched_learner_copies_are_not_yet(name):
+    result = _run("notebooks", name)
+    assert result.status == graders.NOT_YET, result.messages
+    assert result.verdict.startswith("Not yet") and result.messages[0].startswith("Not yet")
