@@ -41,6 +41,8 @@ def _seed_private_keras_home() -> Path:
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["MPLBACKEND"] = "Agg"
+# Explorers draw static pictures under nbval, even when pytest starts from a Jupyter kernel.
+os.environ.setdefault(config.ENV_WIDGETS_MODE, "static")
 PRIVATE_KERAS_HOME = _seed_private_keras_home()
 os.environ[config.ENV_PROGRESS_FILE] = str(PRIVATE_KERAS_HOME / "progress.json")
 
