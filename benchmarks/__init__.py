@@ -1,0 +1,33 @@
+"""Speed and accuracy of the course, measured on one machine in one run.
+
+    python -m benchmarks                 # full: 3 seeds, the course's 5 + 5 epochs, the notebooks
+    python -m benchmarks --quick         # smoke test: 1 seed, 3 + 2 epochs
+    python -m benchmarks --skip-course   # leave out the five solution notebooks
+
+Every measurement runs in a fresh Python process (`benchmarks.child`):
+
+bounds          `compute_bound_img_s`: MobileNetV2 (no top, 160 px, batch 32)
+                forward passes per second on decoded images in memory;
+                `compute_bound_finetune_img_s`: images per second through a full
+                train step of the course's model configured for fine-tuning.
+training_run    once per seed, the course's own pipeline and model, built with
+                `helpers.reference` the way notebooks 04 and 05 build them:
+                epoch wall times (validation included) and histories.
+grader_timing   each grader check on the reference answers, learner's time left out.
+course          the five solution notebooks executed headless, end to end,
+                with the peak resident memory of the runner and its kernels.
+
+Definitions (see benchmarks/report.py):
+- `phase1_epoch_s`, `finetune_epoch_s`: median epoch time over all seeds,
+  leaving out the first epoch of each phase (it decodes the JPEGs and traces
+  the step functions; reported as `*_first_epoch_s`).
+- `phase1_over_bound` = phase1_epoch_s / ((train + validation images) / compute_bound_img_s):
+  with the base frozen, every image of the epoch costs one forward pass at best.
+- `finetune_over_bound` = finetune_epoch_s /
+  (train images / compute_bound_finetune_img_s + validation images / compute_bound_img_s).
+- `val_acc_*`: the last epoch's validation accuracy of each phase with a
+  threshold-0 accuracy on the logit (`reference.logit_accuracy`), per seed and mean.
+- `peak_rss_mb`: the peak, over time, of the summed resident memory of the
+  course runner and all its child processes (the kernels), polled every 0.2 s.
+- `grader_max_s`: the slowest call of any check, the learner's function excluded.
+"""

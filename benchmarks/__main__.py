@@ -1,0 +1,255 @@
+"""`python -m benchmarks`: speed and accuracy of the course on this machine, in one run.
+
+Prints a table of each figure against its target and writes
+benchmarks/results.json. See benchmarks/__init__.py for what is measured
+and how; `--help` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import course, provenance, report
+from benchmarks.child import ChildFailed, child_environment, run_json
+from helpers import config
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
+BENCHMARK_SEEDS = (config.SEED, config.SEED + 1, config.SEED + 2)
+SEED_RUN_TIMEOUT_S = 900
+BOUNDS_TIMEOUT_S = 600
+GRADERS_TIMEOUT_S = 600
+COURSE_TIMEOUT_S = 1200
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line options."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke test: one seed, 3 + 2 epochs, "
+                        "fewer repeats (figures not comparable to the targets)")
+    parser.add_argument("--skip-course", action="store_true", help="do not run the solution notebooks")
+    parser.add_argument("--skip-graders", action="store_true", help="do not time the grader checks")
+    parser.add_argument("--phase1-epochs", type=int, help="override the phase-1 epochs (what-if runs)")
+    parser.add_argument("--fine-tune-epochs", type=int,
+                        help="override the fine-tuning epochs (what-if runs)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
+                        help=f"where to write the JSON (default: benchmarks/{DEFAULT_OUTPUT.name})")
+    return parser.parse_args(argv)
+
+
+def _plan(args: argparse.Namespace) -> dict[str, Any]:
+    """Seeds, epochs and repeats for a full or a quick run, with any epoch overrides."""
+    if args.quick:
+        plan = {"mode": "quick", "seeds": [config.SEED], "phase1_epochs": 3, "fine_tune_epochs": 2,
+                "bound_repeats": 5, "grader_repeats": 1}
+    else:
+        plan = {"mode": "full", "seeds": list(BENCHMARK_SEEDS),
+                "phase1_epochs": config.INITIAL_EPOCHS, "fine_tune_epochs": config.FINE_TUNE_EPOCHS,
+                "bound_repeats": 15, "grader_repeats": 3}
+    for key in ("phase1_epochs", "fine_tune_epochs"):
+        if getattr(args, key) is not None:
+            plan[key] = getattr(args, key)
+            plan["mode"] += f", {key} {plan[key]}"
+    return plan
+
+
+def _say(message: str) -> None:
+    """Progress on stderr, so stdout keeps only the table."""
+    print(f"[benchmark {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _training(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """One training run per seed, each in a fresh process."""
+    runs = []
+    for seed in plan["seeds"]:
+        _say(f"training, seed {seed}: {plan['phase1_epochs']} + {plan['fine_tune_epochs']} epochs")
+        runs.append(run_json("training_run", [
+            "--seed", str(seed), "--phase1-epochs", str(plan["phase1_epochs"]),
+            "--fine-tune-epochs", str(plan["fine_tune_epochs"]),
+        ], SEED_RUN_TIMEOUT_S))
+    return runs
+
+
+def _speed_figures(bounds: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median epoch times and how far they are from the compute limits."""
+    n_train, n_validation = runs[0]["n_train"], runs[0]["n_validation"]
+    phase1_s = report.steady_epoch_median(run["phase1"]["epoch_s"] for run in runs)
+    finetune_s = report.steady_epoch_median(run["fine_tune"]["epoch_s"] for run in runs)
+    forward = bounds["compute_bound_img_s"]
+    phase1_bound = report.phase1_bound_s(n_train + n_validation, forward)
+    finetune_bound = report.finetune_bound_s(
+        n_train, n_validation, bounds["compute_bound_finetune_img_s"], forward
+    )
+    # Not a target: the phase-1 epoch against a full phase-1 train step (augmentation included).
+    phase1_step_bound = n_train / bounds["compute_bound_phase1_step_img_s"] + n_validation / forward
+    return {
+        "phase1_epoch_s": phase1_s,
+        "finetune_epoch_s": finetune_s,
+        "phase1_over_bound": report.over_bound(phase1_s, phase1_bound),
+        "finetune_over_bound": report.over_bound(finetune_s, finetune_bound),
+        "phase1_bound_s": phase1_bound,
+        "finetune_bound_s": finetune_bound,
+        "phase1_over_step_bound": report.over_bound(phase1_s, phase1_step_bound),
+        "phase1_first_epoch_s": [run["phase1"]["epoch_s"][0] for run in runs],
+        "finetune_first_epoch_s": [run["fine_tune"]["epoch_s"][0] for run in runs],
+        "epochs_s": {str(run["seed"]): {"phase1": run["phase1"]["epoch_s"],
+                                        "fine_tune": run["fine_tune"]["epoch_s"]} for run in runs},
+        "n_train": n_train,
+        "n_validation": n_validation,
+    }
+
+
+def _accuracy_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Validation accuracy (logit threshold 0) after each phase, per seed and mean."""
+    phase1 = [run["val_acc_phase1"] for run in runs]
+    final = [run["val_acc_final"] for run in runs]
+    return {
+        "val_acc_phase1_per_seed": phase1,
+        "val_acc_final_per_seed": final,
+        "val_acc_phase1_mean": report.mean(phase1),
+        "val_acc_final_mean": report.mean(final),
+        "training_peak_rss_mb": max(run["peak_rss_mb"] for run in runs),
+    }
+
+
+def _course_figures(environment: dict[str, str], notes: list[str]) -> dict[str, Any]:
+    """Wall time and peak memory of the five solution notebooks, run headless."""
+    notebooks = course.solution_notebooks()
+    if not notebooks:
+        notes.append("course not run: no solutions/0*.ipynb found")
+        return {"course_wall_s": None, "peak_rss_mb": None}
+    _say(f"running the course: {', '.join(path.name for path in notebooks)}")
+    result = course.measure_course(notebooks, COURSE_TIMEOUT_S, environment)
+    figures = {"course_notebooks": result.get("notebook_s"),
+               "course_largest_kernel_rss_mb": result.get("largest_kernel_rss_mb"),
+               "course_notebook_peak_rss_mb": result.get("notebook_peak_rss_mb"),
+               "peak_rss_mb": result["peak_tree_rss_mb"]}
+    if result["ok"]:
+        figures["course_wall_s"] = result["wall_s"]
+    else:
+        figures["course_wall_s"] = None
+        why = result.get("error") or result.get("output_tail", "")[-600:]
+        notes.append(f"course failed in {result.get('failed', '?')}: {why}")
+    return figures
+
+
+def _machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    import importlib.metadata as metadata
+
+    versions = {name: metadata.version(name) for name in ("tensorflow", "keras")}
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "cpus": os.cpu_count(), "processor": provenance.cpu_model(), **versions}
+
+
+def _notes_for(plan: dict[str, Any]) -> list[str]:
+    """Caveats that apply to the whole run."""
+    notes = []
+    if plan["mode"].startswith("quick"):
+        notes.append("quick run: 1 seed, fewer epochs and repeats; accuracy and epoch medians "
+                     "are not comparable to the targets")
+    if "epochs" in plan["mode"]:
+        notes.append("epoch counts differ from the course's: accuracy is not the course's")
+    return notes
+
+
+def _grader_figures(plan: dict[str, Any], skip: bool, notes: list[str]) -> dict[str, Any]:
+    """The slowest grader check, and each check's figures."""
+    if skip:
+        notes.append("graders not timed (--skip-graders)")
+        return {"grader_max_s": None}
+    _say("timing the grader checks")
+    graders = run_json("grader_timing", ["--repeats", str(plan["grader_repeats"])], GRADERS_TIMEOUT_S)
+    return {"grader_max_s": graders["grader_max_s"], "grader_checks": graders["checks"]}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Measure everything the plan asks for; return the results dictionary."""
+    plan = _plan(args)
+    notes = _notes_for(plan)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "mode": plan["mode"], "seeds": plan["seeds"], "notes": notes, "plan": plan,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": _machine(), "weights": provenance.weights(),
+        "targets": {target.key: f"{target.direction} {target.limit:g}" for target in report.TARGETS},
+    }
+    with tempfile.TemporaryDirectory(prefix="alpaca-bench-progress-") as scratch:
+        # The graders record progress: never in the learner's own progress file.
+        os.environ[config.ENV_PROGRESS_FILE] = str(Path(scratch) / "progress.json")
+        _say("compute limits on decoded tensors")
+        bounds = run_json("bounds", ["--repeats", str(plan["bound_repeats"])], BOUNDS_TIMEOUT_S)
+        results.update(bounds)
+        runs = _training(plan)
+        results.update(_speed_figures(bounds, runs))
+        results.update(_accuracy_figures(runs))
+        results.update(_grader_figures(plan, args.skip_graders, notes))
+        if args.skip_course:
+            notes.append("course not run (--skip-course): course_wall_s and peak_rss_mb not measured")
+            results.update({"course_wall_s": None, "peak_rss_mb": None})
+        else:
+            results.update(_course_figures(child_environment(), notes))
+    results["benchmark_wall_s"] = time.perf_counter() - started
+    return results
+
+
+def render(results: dict[str, Any]) -> str:
+    """The text printed at the end: header, table, misses and notes."""
+    lines = [
+        f"Alpaca course benchmark ({results['mode']} run, seeds {results['seeds']})",
+        f"machine: {results['machine']['processor']}, {results['machine']['cpus']} CPUs; "
+        f"TensorFlow {results['machine']['tensorflow']}, Keras {results['machine']['keras']}",
+        f"weights: {results['weights']}",
+        "",
+        report.format_table(results),
+        "",
+        f"accuracy per seed: phase 1 {_rounded(results['val_acc_phase1_per_seed'])}, "
+        f"final {_rounded(results['val_acc_final_per_seed'])}",
+        f"first epochs (decode + tracing): phase 1 {_rounded(results['phase1_first_epoch_s'], 1)} s, "
+        f"fine-tuning {_rounded(results['finetune_first_epoch_s'], 1)} s",
+        f"phase-1 epoch against a phase-1 train step, augmentation included "
+        f"({results['augmentation_ms_per_batch']:.0f} ms/batch): "
+        f"{results['phase1_over_step_bound']:.2f}x",
+    ]
+    if results.get("course_notebooks"):
+        peaks = results.get("course_notebook_peak_rss_mb") or {}
+        lines.append("course notebooks: " + ", ".join(
+            f"{name.split('_')[0]} {seconds:.0f} s / {peaks.get(name, 0):.0f} MB"
+            for name, seconds in results["course_notebooks"].items()))
+    missed = report.missed_targets(results)
+    lines += ["", "targets missed: " + ("none" if not missed else "; ".join(missed))]
+    lines += [f"note: {note}" for note in results["notes"]]
+    return "\n".join(lines)
+
+
+def _rounded(values: list[float] | None, digits: int = 3) -> list[float] | None:
+    return None if values is None else [round(value, digits) for value in values]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table, write the JSON. Exit 1 when a measurement failed."""
+    args = _parse(argv)
+    try:
+        results = run(args)
+    except ChildFailed as error:
+        print(f"benchmark failed: {error}", file=sys.stderr)
+        return 1
+    problems = report.schema_problems(results)
+    if problems:
+        results["notes"].append("schema problems: " + "; ".join(problems))
+    args.output.write_text(json.dumps(results, indent=1) + "\n")
+    print(render(results))
+    print(f"\nwritten: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

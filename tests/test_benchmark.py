@@ -1,0 +1,190 @@
+"""The benchmark's arithmetic, verdicts and results schema (no TensorFlow, no timing)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks import provenance, report
+from helpers import config
+
+
+def _complete_results() -> dict:
+    """A results dictionary with every required key filled in plausibly."""
+    return {
+        "compute_bound_img_s": 160.0,
+        "compute_bound_finetune_img_s": 110.0,
+        "phase1_epoch_s": 2.3,
+        "finetune_epoch_s": 3.0,
+        "phase1_over_bound": 1.12,
+        "finetune_over_bound": 1.05,
+        "course_wall_s": 200.0,
+        "val_acc_phase1_mean": 0.93,
+        "val_acc_final_mean": 0.98,
+        "val_acc_phase1_per_seed": [0.92, 0.93, 0.94],
+        "val_acc_final_per_seed": [0.97, 0.98, 0.99],
+        "peak_rss_mb": 2000.0,
+        "grader_max_s": 1.5,
+        "weights": "stand-in weights",
+        "seeds": [42, 43, 44],
+        "mode": "full",
+        "notes": [],
+    }
+
+
+# --- bounds and ratios ---
+
+
+def test_phase1_bound_counts_training_and_validation_images_at_the_forward_rate():
+    assert report.phase1_bound_s(327, 163.5) == pytest.approx(2.0)
+
+
+def test_finetune_bound_counts_validation_images_at_the_forward_rate_only():
+    # 262 images through the train step at 131 img/s, 65 through the forward pass at 130 img/s.
+    assert report.finetune_bound_s(262, 65, 131.0, 130.0) == pytest.approx(2.0 + 0.5)
+
+
+def test_over_bound_is_the_ratio_of_real_to_ideal_time():
+    assert report.over_bound(2.3, 2.0) == pytest.approx(1.15)
+    assert report.over_bound(2.0, 2.0) == 1.0
+
+
+@pytest.mark.parametrize("bound", [0.0, -1.0, math.inf, math.nan])
+def test_over_bound_rejects_a_bound_that_is_not_a_positive_time(bound):
+    with pytest.raises(ValueError):
+        report.over_bound(2.0, bound)
+
+
+def test_steady_median_leaves_out_each_runs_first_epoch():
+    runs = [[12.0, 2.0, 2.2, 2.4], [11.0, 2.1, 9.0]]
+    # With the first epochs the median would be 2.4; without them it is 2.2.
+    assert report.steady_epoch_median(runs) == pytest.approx(2.2)
+
+
+def test_steady_median_keeps_a_single_epoch_run():
+    assert report.steady_epoch_median([[5.0]]) == 5.0
+
+
+def test_steady_median_needs_epochs():
+    with pytest.raises(ValueError):
+        report.steady_epoch_median([])
+
+
+# --- targets and verdicts ---
+
+
+def test_a_met_floor_and_a_met_ceiling_say_met():
+    floor = report.Target("val_acc_final_mean", ">=", 0.97)
+    ceiling = report.Target("course_wall_s", "<=", 240.0, "s")
+    assert report.target_verdict(floor, 0.97) == "met"
+    assert report.target_verdict(ceiling, 240.0) == "met"
+
+
+def test_a_missed_floor_says_by_how_much_relative_to_the_target():
+    floor = report.Target("val_acc_final_mean", ">=", 0.97)
+    assert report.target_verdict(floor, 0.90) == "missed by 7.2%"
+
+
+def test_a_missed_ceiling_says_by_how_much_relative_to_the_target():
+    ceiling = report.Target("course_wall_s", "<=", 240.0, "s")
+    assert report.target_verdict(ceiling, 260.0) == "missed by 8.3%"
+    ratio = report.Target("phase1_over_bound", "<=", 1.15, "x")
+    assert report.target_verdict(ratio, 1.38) == "missed by 20.0%"
+
+
+def test_an_unmeasured_figure_is_not_a_miss():
+    ceiling = report.Target("course_wall_s", "<=", 240.0, "s")
+    assert report.target_verdict(ceiling, None) == "not measured"
+    results = _complete_results() | {"course_wall_s": None}
+    assert not any(line.startswith("course_wall_s") for line in report.missed_targets(results))
+
+
+def test_the_issue_targets_are_all_there():
+    targets = {t.key: (t.direction, t.limit) for t in report.TARGETS}
+    assert targets == {
+        "val_acc_final_mean": (">=", 0.97),
+        "val_acc_phase1_mean": (">=", 0.90),
+        "phase1_over_bound": ("<=", 1.15),
+        "finetune_over_bound": ("<=", 1.15),
+        "course_wall_s": ("<=", 240.0),
+        "peak_rss_mb": ("<=", 3072.0),
+        "grader_max_s": ("<=", 3.0),
+    }
+
+
+def test_missed_targets_lists_only_the_misses():
+    results = _complete_results() | {"phase1_over_bound": 1.30, "val_acc_final_mean": 0.95}
+    assert report.missed_targets(results) == [
+        "val_acc_final_mean: missed by 2.1%",
+        "phase1_over_bound: missed by 13.0%",
+    ]
+
+
+def test_the_table_shows_each_figure_with_its_target_and_verdict():
+    results = _complete_results() | {"phase1_over_bound": 1.30, "course_wall_s": None}
+    lines = report.format_table(results).splitlines()
+    row = {line.split()[0]: line for line in lines[2:]}
+    assert set(row) == {key for key, _unit in report.TABLE_ROWS}
+    assert "1.30x" in row["phase1_over_bound"] and "<= 1.15x" in row["phase1_over_bound"]
+    assert row["phase1_over_bound"].endswith("missed by 13.0%")
+    assert row["val_acc_final_mean"].endswith("met")
+    assert row["course_wall_s"].endswith("not measured")
+    assert "160 img/s" in row["compute_bound_img_s"]
+
+
+# --- results schema ---
+
+
+def test_complete_results_have_no_schema_problems():
+    assert report.schema_problems(_complete_results()) == []
+
+
+def test_skipped_parts_may_be_null():
+    results = _complete_results() | {"course_wall_s": None, "peak_rss_mb": None, "grader_max_s": None}
+    assert report.schema_problems(results) == []
+
+
+def test_a_missing_key_is_a_schema_problem():
+    results = _complete_results()
+    del results["finetune_over_bound"]
+    assert report.schema_problems(results) == ["missing key 'finetune_over_bound'"]
+
+
+def test_a_wrong_type_is_a_schema_problem():
+    problems = report.schema_problems(_complete_results() | {"phase1_epoch_s": "2.3"})
+    assert len(problems) == 1 and "'phase1_epoch_s'" in problems[0]
+
+
+def test_an_accuracy_outside_zero_to_one_is_a_schema_problem():
+    problems = report.schema_problems(_complete_results() | {"val_acc_final_per_seed": [0.9, 1.2, 0.9]})
+    assert any("outside [0, 1]" in problem for problem in problems)
+
+
+def test_one_accuracy_per_seed():
+    problems = report.schema_problems(_complete_results() | {"val_acc_phase1_per_seed": [0.9, 0.9]})
+    assert any("2 values for 3 seeds" in problem for problem in problems)
+
+
+def test_a_non_positive_ratio_is_a_schema_problem():
+    problems = report.schema_problems(_complete_results() | {"finetune_over_bound": 0.0})
+    assert any("'finetune_over_bound' must be positive" in problem for problem in problems)
+
+
+# --- weights provenance fallback ---
+
+
+def test_checksum_fallback_recognises_the_stand_in_and_other_files(tmp_path, monkeypatch):
+    weight_file = tmp_path / config.WEIGHT_FILES["no_top"]
+    weight_file.write_bytes(b"not the stand-in")
+    assert provenance.weights_by_checksum(tmp_path).startswith("not the stand-in weights")
+    monkeypatch.setitem(provenance.STAND_IN_SHA256, "no_top", _sha256(weight_file))
+    assert provenance.weights_by_checksum(tmp_path).startswith("stand-in weights")
+    weight_file.unlink()
+    assert provenance.weights_by_checksum(tmp_path).startswith("no MobileNetV2 weights")
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
