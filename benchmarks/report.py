@@ -96,6 +96,37 @@ def finetune_bound_s(
     return n_train / train_step_img_s + n_validation / forward_img_s
 
 
+BOUND_KEYS: tuple[str, ...] = (
+    "compute_bound_img_s",
+    "compute_bound_finetune_img_s",
+    "compute_bound_phase1_step_img_s",
+)
+# Limits measured before and after training that differ by more than this
+# mean the machine's load changed during the run.
+BOUND_DRIFT_WARNING = 0.10
+
+
+def combine_bounds(
+    before: Mapping[str, float], after: Mapping[str, float]
+) -> tuple[dict[str, float], list[str]]:
+    """The limits measured before and after training: the faster of each, and drift warnings.
+
+    A limit is the best the machine can do, so the faster measurement is the
+    better estimate of it; a large difference says that other work competed
+    for the CPU and the over-bound ratios of this run are not reliable.
+    """
+    combined, warnings = {}, []
+    for key in BOUND_KEYS:
+        combined[key] = max(before[key], after[key])
+        drift = abs(before[key] - after[key]) / combined[key]
+        if drift > BOUND_DRIFT_WARNING:
+            warnings.append(
+                f"{key} was {before[key]:.0f} before and {after[key]:.0f} after training "
+                f"({drift:.0%} apart): the machine was busy, the over-bound ratios are unreliable"
+            )
+    return combined, warnings
+
+
 def over_bound(epoch_s: float, bound_s: float) -> float:
     """How many times longer the real epoch took than the limit allows (1.0 = at the limit)."""
     if bound_s <= 0 or not math.isfinite(bound_s):

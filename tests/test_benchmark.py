@@ -56,6 +56,24 @@ def test_over_bound_rejects_a_bound_that_is_not_a_positive_time(bound):
         report.over_bound(2.0, bound)
 
 
+def _bounds(forward: float, finetune: float, step: float) -> dict:
+    return {"compute_bound_img_s": forward, "compute_bound_finetune_img_s": finetune,
+            "compute_bound_phase1_step_img_s": step}
+
+
+def test_limits_measured_twice_keep_the_faster_and_stay_quiet_when_close():
+    combined, warnings = report.combine_bounds(_bounds(160, 100, 130), _bounds(170, 95, 130))
+    assert combined == _bounds(170, 100, 130)
+    assert warnings == []
+
+
+def test_limits_that_drifted_apart_warn_that_the_machine_was_busy():
+    _combined, warnings = report.combine_bounds(_bounds(160, 100, 130), _bounds(100, 100, 130))
+    assert len(warnings) == 1
+    assert warnings[0].startswith("compute_bound_img_s was 160 before and 100 after")
+    assert "unreliable" in warnings[0]
+
+
 def test_steady_median_leaves_out_each_runs_first_epoch():
     runs = [[12.0, 2.0, 2.2, 2.4], [11.0, 2.1, 9.0]]
     # With the first epochs the median would be 2.4; without them it is 2.2.
