@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 __version__ = "1.0.0"
 
@@ -30,6 +31,13 @@ def _quiet_tensorflow_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _hide_known_harmless_warnings() -> None:
+    """Keras 3.15 warns on every `fit` with a tf.data input that its default
+    `shuffle=True` is ignored; our pipelines shuffle themselves, so the
+    warning would only teach learners to ignore warnings."""
+    warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed", category=UserWarning)
+
+
 def setup_notebook(deterministic: bool = False) -> None:
     """Check the environment, seed everything once, and check the dataset.
 
@@ -38,6 +46,7 @@ def setup_notebook(deterministic: bool = False) -> None:
     instead of a later cell failing with a traceback.
     """
     _quiet_tensorflow_logs()
+    _hide_known_harmless_warnings()
     import keras
     import tensorflow as tf
 
