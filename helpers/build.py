@@ -3,6 +3,21 @@
     python -m helpers.build           write notebooks/NN_*.ipynb from solutions/NN_*.ipynb
     python -m helpers.build --check   change nothing; exit 1 listing stale, missing or
                                       extra learner copies
+    python -m helpers.build --execute [NAME ...]
+                                      first re-run the masters (all, or the named ones)
+                                      top to bottom in a fresh `python3` kernel and store
+                                      their outputs, then build
+
+Stored outputs and nbval
+------------------------
+nbval compares a live run of each master with its stored outputs, so the
+stored outputs must come from a run made the way nbval runs: `--execute` does
+that. Its kernel does not forward what C++ code writes straight to file
+descriptor 2 (TensorFlow's start-up log lines), as ipykernel does not under
+pytest; explorers draw their static pictures (ALPACA_WIDGETS=static); the
+graders record progress in a temporary file. Keras reads the weights from
+your Keras cache (`KERAS_HOME`, filled by `make data`). Notebook 05 loads the
+model notebook 04 saved, so execute 04 before 05 (the default order does).
 
 What a learner copy is
 ----------------------
@@ -302,13 +317,77 @@ def build(
     return report
 
 
+# --- Executing the masters --------------------------------------------------
+
+EXECUTE_TIMEOUT_S = 600  # per cell; a whole notebook takes about a minute
+KERNEL_ARGUMENTS = ["--IPKernelApp.capture_fd_output=False"]
+
+
+def execute_master(
+    path: Path, timeout: int = EXECUTE_TIMEOUT_S, progress_file: Path | None = None
+) -> float:
+    """Run one master top to bottom in a fresh kernel, store its outputs; return the seconds taken.
+
+    The graders record progress in `progress_file` (default: a temporary file), so
+    masters executed one after another with the same file show the course's progress.
+    Raises nbclient's CellExecutionError when a cell fails; the master is then left unchanged.
+    """
+    import os
+    import tempfile
+    import time
+
+    from nbclient import NotebookClient  # only here: building and checking need no kernel
+
+    notebook = nbformat.read(path, as_version=4)
+    saved_environment = dict(os.environ)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="alpaca-build-") as scratch:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ[config.ENV_WIDGETS_MODE] = "static"
+        os.environ[config.ENV_PROGRESS_FILE] = str(progress_file or Path(scratch) / "progress.json")
+        try:
+            NotebookClient(
+                notebook,
+                kernel_name=KERNELSPEC["name"],
+                timeout=timeout,
+                extra_arguments=KERNEL_ARGUMENTS,
+                resources={"metadata": {"path": str(path.parent)}},
+            ).execute()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_environment)
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)  # timestamps: they would change every run
+    language_info = notebook.metadata.get("language_info", {"name": "python"})
+    notebook.metadata = nbformat.from_dict({"kernelspec": dict(KERNELSPEC), "language_info": language_info})
+    path.write_text(render(notebook), encoding="utf-8")
+    return time.perf_counter() - started
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: build the learner copies, or check that they are up to date."""
     parser = argparse.ArgumentParser(prog="python -m helpers.build", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when out of date")
     parser.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR, help="masters folder")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR, help="learner copies folder")
+    parser.add_argument(
+        "--execute",
+        nargs="*",
+        metavar="NAME",
+        help="re-run these masters (default: all, in order) and store their outputs, then build",
+    )
     args = parser.parse_args(argv)
+    if args.execute is not None:
+        if args.check:
+            parser.error("--check and --execute do not go together")
+        import tempfile
+
+        names = args.execute or [path.name for path in sorted(args.solutions.glob(NOTEBOOK_GLOB))]
+        with tempfile.TemporaryDirectory(prefix="alpaca-build-progress-") as scratch:
+            for name in names:
+                path = args.solutions / Path(name).name
+                seconds = execute_master(path, progress_file=Path(scratch) / "progress.json")
+                print(f"executed {args.solutions.name}/{path.name} in {seconds:.0f} s")
     try:
         report = build(args.solutions, args.notebooks, check=args.check)
     except BuildError as error:

@@ -1,6 +1,7 @@
 """helpers.build: the placeholder rule, --check, idempotency, and the shape of the real notebooks.
 
-Fast: no TensorFlow, no kernels. The notebooks are only read as JSON.
+Fast (no TensorFlow, no kernels; the notebooks are only read as JSON), except the
+one test of `--execute`, which starts a kernel and is marked slow.
 """
 
 from __future__ import annotations
@@ -393,3 +394,27 @@ def test_master_was_run_and_unstable_cells_are_not_compared(master_path: Path) -
             assert IGNORE_TAG not in tags, "grader verdicts must be compared by nbval"
         if "fit(" in cell.source:
             assert "verbose=2" in cell.source
+
+
+# --- Executing masters (starts a kernel, so marked slow) -----------------------
+
+
+@pytest.mark.slow
+def test_execute_stores_outputs_of_a_fresh_run_and_leaves_a_failing_master_alone(tmp_path: Path) -> None:
+    master = tmp_path / "01_tiny.ipynb"
+    notebook = synthetic_notebook("print(6 * 7)", "import os\nprint(os.environ['ALPACA_WIDGETS'])")
+    write_notebook(master, notebook)
+    build.execute_master(master)
+    executed = nbformat.read(master, as_version=4)
+    code_cells = [cell for cell in executed.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code_cells] == [1, 2]
+    assert [cell.outputs[0].text for cell in code_cells] == ["42\n", "static\n"]
+    assert all("execution" not in cell.metadata for cell in code_cells)
+    assert executed.metadata.kernelspec == build.KERNELSPEC
+
+    failing = tmp_path / "02_failing.ipynb"
+    write_notebook(failing, synthetic_notebook("raise ValueError('broken master')"))
+    before = failing.read_text()
+    with pytest.raises(Exception, match="broken master"):
+        build.execute_master(failing)
+    assert failing.read_text() == before
