@@ -1,5 +1,8 @@
 """Test-wide set-up: a private Keras cache and progress file, quiet TensorFlow.
 
+It sits at the root so that it also applies to `pytest solutions/` (nbval)
+run on its own, not only to tests under tests/.
+
 This runs before TensorFlow is imported anywhere, and the environment it sets
 is inherited by the notebook kernels that nbval and nbclient start.
 """

@@ -1,0 +1,55 @@
+"""`helpers.setup_notebook()`, the first cell of every notebook."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from helpers import config
+
+SETUP = "import helpers; helpers.setup_notebook()"
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter, as a new kernel would."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=config.PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_setup_reports_versions_seed_and_dataset_without_tensorflow_noise() -> None:
+    result = run_python(SETUP + "; import tensorflow as tf; print(float(tf.reduce_sum(tf.ones(3))))")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("helpers ") and "TensorFlow 2.21" in lines[0]
+    assert lines[1] == f"Random seed set to {config.SEED}"
+    assert lines[2].startswith("Dataset ready") and str(config.EXPECTED_TOTAL_IMAGES) in lines[2]
+    assert lines[3] == "3.0"
+    # TensorFlow's C++ start-up lines (absl notice, CUDA probe) must not reach the learner.
+    assert result.stderr.strip() == "", result.stderr
+
+
+def test_setup_seeds_the_same_random_numbers_every_time() -> None:
+    code = SETUP + "; import keras; print(keras.random.uniform((3,)).numpy().tolist())"
+    first, second = run_python(code), run_python(code)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1] == second.stdout.splitlines()[-1]
+
+
+def test_setup_fails_with_the_fix_when_the_dataset_is_missing(tmp_path) -> None:
+    code = (
+        "from pathlib import Path; from helpers import config; "
+        f"config.DATASET_DIR = Path({str(tmp_path)!r}); "
+        "import helpers.data as data; data.require_dataset.__defaults__ = (config.DATASET_DIR,); "
+        + SETUP
+    )
+    result = run_python(code)
+    assert result.returncode != 0
+    assert "DataError" in result.stderr
+    assert "python -m helpers.data fetch" in result.stderr or "make data" in result.stderr
