@@ -70,15 +70,18 @@ SLIDER = f"{EXPLORER} .alpaca-rotation-slider"
 ALL_CELLS_DONE_JS = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   const kernel = panel && panel.sessionContext.session && panel.sessionContext.session.kernel;
-  const prompts = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt'));
+  const prompts = panel ? Array.from(panel.node.querySelectorAll('.jp-CodeCell .jp-InputPrompt')) : [];
   return !!kernel && kernel.status === 'idle' && prompts.length > 0
     && prompts.some(p => /\\[\\d+\\]/.test(p.textContent))
     && !prompts.some(p => p.textContent.includes('*'));
 }"""
-KERNEL_IDLE_JS = """() => {
+# True once `name` is the notebook in front and its kernel is idle: "run all" must
+# not go to another tab (JupyterLab restores the tabs a previous test left open).
+KERNEL_IDLE_JS = """(name) => {
   const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const session = panel && panel.sessionContext && panel.sessionContext.session;
-  return !!(session && session.kernel && session.kernel.status === 'idle');
+  return !!(session && session.kernel && session.kernel.status === 'idle'
+    && panel.context && panel.context.path.endsWith(name));
 }"""
 ERROR_OUTPUTS_JS = """() => {
   const cells = Array.from(window.jupyterapp.shell.currentWidget.content.model.cells);
@@ -305,8 +308,9 @@ def notebook_page(server: LabServer, name: str, failure_shot: str) -> Iterator[A
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.set_default_timeout(PICTURE_CHANGE_S * 1000)
         try:
-            page.goto(f"{server.url}/lab/tree/{name}?token={server.token}")
-            page.wait_for_function(KERNEL_IDLE_JS, timeout=NOTEBOOK_OPEN_S * 1000, polling=500)
+            # ?reset: start from an empty workspace, not the tabs of the previous test.
+            page.goto(f"{server.url}/lab/tree/{name}?reset&token={server.token}")
+            page.wait_for_function(KERNEL_IDLE_JS, arg=name, timeout=NOTEBOOK_OPEN_S * 1000, polling=500)
             run_all_cells(page)
             yield page
         except Exception:
