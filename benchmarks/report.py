@@ -122,7 +122,7 @@ def combine_bounds(
         if drift > BOUND_DRIFT_WARNING:
             warnings.append(
                 f"{key} was {before[key]:.0f} before and {after[key]:.0f} after training "
-                f"({drift:.0%} apart): the machine was busy, the over-bound ratios are unreliable"
+                f"({drift:.0%} apart): other load or a CPU clock change; the over-bound ratios are that uncertain"
             )
     return combined, warnings
 

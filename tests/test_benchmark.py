@@ -67,11 +67,11 @@ def test_limits_measured_twice_keep_the_faster_and_stay_quiet_when_close():
     assert warnings == []
 
 
-def test_limits_that_drifted_apart_warn_that_the_machine_was_busy():
+def test_limits_that_drifted_apart_warn_that_the_ratios_are_uncertain():
     _combined, warnings = report.combine_bounds(_bounds(160, 100, 130), _bounds(100, 100, 130))
     assert len(warnings) == 1
     assert warnings[0].startswith("compute_bound_img_s was 160 before and 100 after")
-    assert "unreliable" in warnings[0]
+    assert "uncertain" in warnings[0]
 
 
 def test_steady_median_leaves_out_each_runs_first_epoch():
