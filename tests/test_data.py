@@ -50,18 +50,6 @@ def _no_source_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def files() -> dict[str, bytes]:
-    """3 alpaca and 4 not-alpaca tiny JPEGs."""
-    return image_set()
-
-
-@pytest.fixture
-def manifest(tmp_path: Path, files: dict[str, bytes]) -> Path:
-    """The manifest of `files`."""
-    return write_manifest(tmp_path / "test.sha256", files)
-
-
-@pytest.fixture
 def dataset(tmp_path: Path, files: dict[str, bytes]) -> Path:
     """An installed, intact copy of `files`."""
     return write_tree(tmp_path / "dataset", files)

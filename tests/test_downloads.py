@@ -19,11 +19,9 @@ from pathlib import Path
 import pytest
 from fixtures.data_factory import (
     add_tar_symlink,
-    image_set,
     make_archive,
     snapshot,
     tiny_image,
-    write_manifest,
     write_tree,
 )
 
@@ -103,18 +101,6 @@ def closed_port_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/"
-
-
-@pytest.fixture
-def files() -> dict[str, bytes]:
-    """3 alpaca and 4 not-alpaca tiny JPEGs."""
-    return image_set()
-
-
-@pytest.fixture
-def manifest(tmp_path: Path, files: dict[str, bytes]) -> Path:
-    """The manifest of `files`."""
-    return write_manifest(tmp_path / "test.sha256", files)
 
 
 @pytest.fixture
