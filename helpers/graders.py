@@ -220,9 +220,8 @@ def _grader(exercise: str, success: str) -> Callable[[Callable[..., _Findings]],
                 result = GradeResult(
                     exercise,
                     ERROR,
-                    [f"The grader hit an internal error: {type(error).__name__}: "
-                     f"{' '.join(str(error).split())[:300]}. Your code may be fine; please "
-                     "report this."],
+                    [f"The grader hit an internal error: {_error_line(error)}. Your code may be "
+                     "fine; please report this."],
                     ["internal-error"],
                 )
             total = time.perf_counter() - started
@@ -496,6 +495,16 @@ _ERROR_HINTS: tuple[tuple[str, str], ...] = (
      "RandomRotation's factor is a fraction of a full turn, not degrees."),
     (r"'NoneType' object", "A placeholder `None` is still in your code."),
 )
+
+
+def _error_line(error: BaseException, limit: int = 300) -> str:
+    """An exception as one short line: its type and its message, whitespace folded."""
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:limit]}"
+
+
+def _ramp_image(shape: tuple[int, ...]) -> np.ndarray:
+    """One image whose pixels ramp from 0 to 255: every value differs, so any change shows."""
+    return np.linspace(0.0, 255.0, int(np.prod(shape)), dtype="float32").reshape((1, *shape))
 
 
 def _describe_error(error: BaseException, function: Any) -> str:
@@ -816,12 +825,12 @@ def _augmenter_behaviour(augmenter: keras.Model, findings: _Findings) -> None:
     except Exception:
         return  # custom layers that cannot be cloned: the structure checks stand alone
     shape = tuple(config.IMG_SHAPE)
-    image = np.linspace(0, 255, int(np.prod(shape)), dtype="float32").reshape((1, *shape))
+    image = _ramp_image(shape)
     try:
         output = np.asarray(copy(image, training=False))
     except Exception as error:
         findings.add("behaviour-error", "Calling the augmenter on a small image batch failed: "
-                     f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
+                     f"{_error_line(error)}")
         return
     if output.shape != image.shape:
         findings.add("behaviour-shape", f"The augmenter changes the shape of images from "
@@ -1069,7 +1078,7 @@ def _preprocessing_problems(model: keras.Model, base_node: Any, findings: _Findi
     base_input = list(base_node.input_tensors)[0]
     shape = tuple(graph.inputs[0].shape[1:])
     shape = shape if shape and None not in shape else tuple(config.IMG_SHAPE)
-    pixels = np.linspace(0.0, 255.0, int(np.prod(shape)), dtype="float32").reshape((1, *shape))
+    pixels = _ramp_image(shape)
     if base_input is graph.inputs[0]:
         seen = pixels
     else:
@@ -1079,7 +1088,7 @@ def _preprocessing_problems(model: keras.Model, base_node: Any, findings: _Findi
             seen = np.asarray(before_base(pixels, training=False))
         except Exception as error:
             findings.add("preprocess-error", "Could not run the layers before the base model: "
-                         f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
+                         f"{_error_line(error)}")
             return
     if seen.shape != pixels.shape:
         findings.add("preprocess-shape", f"The images reach the base model with shape "
