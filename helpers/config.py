@@ -45,7 +45,6 @@ GRADER_TIME_LIMIT_S: float = 60.0
 # --- Where things live (paths relative to the repository, never absolute) ---
 PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 DATASET_DIR: Path = PROJECT_ROOT / "dataset"
-ARTIFACTS_DIR: Path = PROJECT_ROOT / "artifacts"
 MANIFEST_DIR: Path = Path(__file__).resolve().parent / "manifests"
 DATASET_MANIFEST: Path = MANIFEST_DIR / "alpaca.sha256"
 
@@ -55,7 +54,11 @@ ENV_DATASET_URL = "ALPACA_DATASET_URL"  # an HTTPS archive (.zip / .tar.gz) to d
 ENV_WEIGHTS_SOURCE = "ALPACA_WEIGHTS_SOURCE"  # a local folder holding the Keras weight files
 ENV_WEIGHTS_BASE_URL = "ALPACA_WEIGHTS_BASE_URL"  # where the weight files are downloaded from
 ENV_PROGRESS_FILE = "ALPACA_PROGRESS_FILE"  # where graders record passed exercises
+ENV_ARTIFACTS_DIR = "ALPACA_ARTIFACTS_DIR"  # where notebook 04 saves the model for 05
 ENV_WIDGETS_MODE = "ALPACA_WIDGETS"  # explorers: "interactive", "static" or "auto" (detect)
+
+# What notebooks save for later ones (git-ignored); tests point it at empty folders.
+ARTIFACTS_DIR: Path = Path(os.environ.get(ENV_ARTIFACTS_DIR, PROJECT_ROOT / "artifacts"))
 
 # --- Downloads (the real ones; tests point the URLs at a local server) ---
 KAGGLE_DATASET: str = "sid4sal/alpaca-dataset-small"
