@@ -34,7 +34,7 @@ def _quiet_tensorflow_logs() -> None:
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
+def native_stderr_silenced() -> Iterator[None]:
     """Send C++-level stderr to /dev/null for the duration of the block.
 
     TensorFlow 2.21 prints absl and CUDA-probe lines at import and at its
@@ -69,7 +69,7 @@ def setup_notebook(deterministic: bool = False) -> None:
     """
     _quiet_tensorflow_logs()
     _hide_known_harmless_warnings()
-    with _native_stderr_silenced():
+    with native_stderr_silenced():
         import keras
         import tensorflow as tf
 

@@ -475,8 +475,11 @@ def _temporary_dir(parent: Path, prefix: str) -> Iterator[Path]:
 
 def _keras_get_file() -> Callable[..., str]:
     """keras.utils.get_file, imported on first use (importing Keras starts TensorFlow)."""
+    from helpers import native_stderr_silenced
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from keras.utils import get_file
+    with native_stderr_silenced():  # TensorFlow's C++ start-up lines are not for learners
+        from keras.utils import get_file
 
     return get_file
 
