@@ -23,14 +23,15 @@ def test_fine_tuning_notebook_runs_without_notebook_04(tmp_path: Path, monkeypat
     )
     client.execute()  # raises CellExecutionError on any failing cell; the kernel inherits os.environ
 
-    outputs = "\n".join(
-        output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-    )
-    assert "No model saved by notebook 04: training phase 1 now." in outputs
-    assert "Not passed" not in outputs and "Not yet" not in outputs
-    grader_verdicts = [line for line in outputs.splitlines() if line.startswith("Passed")]
-    assert grader_verdicts, "the fine-tuning grader did not report"
+    def text_of(cell: nbformat.NotebookNode) -> str:
+        return "\n".join(
+            output.get("text", "") + str(output.get("data", {}).get("text/plain", "")) for output in cell.outputs
+        )
+
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert any("No model saved by notebook 04: training phase 1 now." in text_of(cell) for cell in code_cells)
+    grader_cells = [cell for cell in code_cells if "graders.check_" in cell.source]
+    assert grader_cells, "05 has no grader cell"
+    for cell in grader_cells:
+        assert text_of(cell).lstrip().startswith("Passed"), text_of(cell)
     assert not empty_artifacts.exists() or not any(empty_artifacts.iterdir()), "05 should only read artifacts"
