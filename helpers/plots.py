@@ -41,17 +41,29 @@ class NotebookFigure(Figure):
 
     Jupyter's inline backend only teaches IPython to draw figures once pyplot
     has been imported; these figures are made without pyplot, and nbval runs
-    kernels with the Agg backend. `_repr_png_` makes them display as an image
-    everywhere, with the usual `<Figure size ... with N Axes>` as plain text.
+    kernels with the Agg backend. `_repr_png_`/`_repr_jpeg_` make them display as an
+    image everywhere, with the usual `<Figure size ... with N Axes>` as plain text.
     """
 
     def __repr__(self) -> str:
         # Read as any matplotlib figure does: "<Figure size 720x760 with 9 Axes>".
         return super().__repr__().replace(type(self).__name__, "Figure", 1)
 
-    def _repr_png_(self) -> bytes:
+    def _repr_png_(self) -> bytes | None:
+        return None if self.shows_photos() else self._encode("png")
+
+    def _repr_jpeg_(self) -> bytes | None:
+        # Photographs compress ten times better as JPEG than as PNG, which keeps
+        # the solution notebooks small; charts and text stay crisp PNGs.
+        return self._encode("jpeg", pil_kwargs={"quality": 85}) if self.shows_photos() else None
+
+    def shows_photos(self) -> bool:
+        """True when any axes shows a colour image (a photograph), not only charts."""
+        return any(image.get_array().ndim == 3 for ax in self.axes for image in ax.get_images())
+
+    def _encode(self, image_format: str, **savefig_kwargs: Any) -> bytes:
         buffer = io.BytesIO()
-        self.savefig(buffer, format="png", bbox_inches="tight")
+        self.savefig(buffer, format=image_format, bbox_inches="tight", **savefig_kwargs)
         return buffer.getvalue()
 
 

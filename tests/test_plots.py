@@ -226,4 +226,14 @@ def test_figures_display_as_pictures_without_pyplot() -> None:
     figure = plots.show_images(solid_images(2), ["a", "b"])
     data, _metadata = DisplayFormatter().format(figure)
     assert data["text/plain"] == repr(figure) == "<Figure size 480x240 with 2 Axes>"
-    assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
+    # Photographs go out as JPEG (small notebooks), never both formats at once.
+    assert data["image/jpeg"][:3] == b"\xff\xd8\xff" and "image/png" not in data
+
+
+def test_charts_display_as_png() -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    history = SimpleNamespace(epoch=[0, 1], history={"accuracy": [0.5, 0.6], "val_accuracy": [0.5, 0.7],
+                                                     "loss": [1.0, 0.8], "val_loss": [0.9, 0.7]})
+    data, _metadata = DisplayFormatter().format(plots.plot_learning_curves(history))
+    assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n" and "image/jpeg" not in data
