@@ -27,6 +27,14 @@ IMG_SIZE = config.IMG_SIZE
 preprocess_input = keras.applications.mobilenet_v2.preprocess_input
 
 
+def assert_fails_with(result: Any, code: str, phrase: str) -> None:
+    """The check failed, reported `code`, and that code's message mentions `phrase`."""
+    assert not result.passed
+    assert code in result.codes, result.messages
+    message = result.messages[result.codes.index(code)]
+    assert phrase.lower() in message.lower(), message
+
+
 @functools.lru_cache(maxsize=None)
 def shared_base(weights: str | None = "imagenet", include_top: bool = False) -> keras.Model:
     """One MobileNetV2 per (weights, include_top), built once per test process."""

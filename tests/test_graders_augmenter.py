@@ -30,11 +30,8 @@ def test_correct_answers_pass(answer):
 )
 def test_mistakes_fail_with_their_own_message(answer, code, phrase):
     result = graders.check_data_augmenter(answer)
-    assert not result.passed
+    answers.assert_fails_with(result, code, phrase)
     assert result.status == graders.FAILED
-    assert code in result.codes, result.messages
-    message = result.messages[result.codes.index(code)]
-    assert phrase.lower() in message.lower(), message
 
 
 def test_messages_do_not_print_the_answer():

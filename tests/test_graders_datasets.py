@@ -32,10 +32,7 @@ def test_correct_answers_pass(answer):
 )
 def test_mistakes_fail_with_their_own_message(answer, code, phrase):
     result = graders.check_datasets(*answer())
-    assert not result.passed
-    assert code in result.codes, result.messages
-    message = result.messages[result.codes.index(code)]
-    assert phrase.lower() in message.lower(), message
+    answers.assert_fails_with(result, code, phrase)
 
 
 def test_wrong_class_folders(tmp_path):

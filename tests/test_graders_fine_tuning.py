@@ -60,10 +60,7 @@ def test_correct_answers_pass(phase1_model, answer):
 )
 def test_mistakes_fail_with_their_own_message(phase1_model, answer, code, phrase):
     result = graders.check_fine_tuning(phase1_model, *answer(phase1_model))
-    assert not result.passed
-    assert code in result.codes, result.messages
-    message = result.messages[result.codes.index(code)]
-    assert phrase.lower() in message.lower(), message
+    answers.assert_fails_with(result, code, phrase)
 
 
 def test_accuracy_string_message_explains_the_threshold(phase1_model):
