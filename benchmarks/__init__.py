@@ -6,8 +6,9 @@
 
 Every measurement runs in a fresh Python process (`benchmarks.child`):
 
-bounds          `compute_bound_img_s`: MobileNetV2 (no top, 160 px, batch 32)
-                forward passes per second on decoded images in memory;
+bounds          before the first seed and after each: `compute_bound_img_s`:
+                MobileNetV2 (no top, 160 px, batch 32) forward passes per
+                second on decoded images in memory;
                 `compute_bound_finetune_img_s`: images per second through a full
                 train step of the course's model configured for fine-tuning.
 training_run    once per seed, the course's own pipeline and model, built with
@@ -21,10 +22,15 @@ Definitions (see benchmarks/report.py):
 - `phase1_epoch_s`, `finetune_epoch_s`: median epoch time over all seeds,
   leaving out the first epoch of each phase (it decodes the JPEGs and traces
   the step functions; reported as `*_first_epoch_s`).
-- `phase1_over_bound` = phase1_epoch_s / ((train + validation images) / compute_bound_img_s):
+- The limits are measured before the first training run and after each one;
+  each seed's ratios use the faster of the two measurements next to it in
+  time, and the reported ratio is the median over seeds:
+- `phase1_over_bound` = a seed's median epoch / ((train + validation images) / compute_bound_img_s):
   with the base frozen, every image of the epoch costs one forward pass at best.
-- `finetune_over_bound` = finetune_epoch_s /
+- `finetune_over_bound` = a seed's median epoch /
   (train images / compute_bound_finetune_img_s + validation images / compute_bound_img_s).
+- `phase1_floor_over_bound` (not a target): the phase-1 bound with a full phase-1
+  train step (augmentation included) in place of the forward pass, over the bound.
 - `val_acc_*`: the last epoch's validation accuracy of each phase with a
   threshold-0 accuracy on the logit (`reference.logit_accuracy`), per seed and mean.
 - `peak_rss_mb`: the peak, over time, of the summed resident memory of the

@@ -96,35 +96,75 @@ def finetune_bound_s(
     return n_train / train_step_img_s + n_validation / forward_img_s
 
 
+def phase1_step_bound_s(
+    n_train: int, n_validation: int, phase1_step_img_s: float, forward_img_s: float
+) -> float:
+    """Seconds a phase-1 epoch would take at the rate of a full phase-1 train step.
+
+    Not a target, an explanation: the course's model applies its augmentation
+    layers inside every train step, before the forward pass, so no input
+    pipeline can make a phase-1 epoch faster than this.
+    """
+    return n_train / phase1_step_img_s + n_validation / forward_img_s
+
+
 BOUND_KEYS: tuple[str, ...] = (
     "compute_bound_img_s",
     "compute_bound_finetune_img_s",
     "compute_bound_phase1_step_img_s",
 )
-# Limits measured before and after training that differ by more than this
+# Limits measured at different times of one run that differ by more than this
 # mean the machine's load changed during the run.
 BOUND_DRIFT_WARNING = 0.10
 
 
-def combine_bounds(
-    before: Mapping[str, float], after: Mapping[str, float]
-) -> tuple[dict[str, float], list[str]]:
-    """The limits measured before and after training: the faster of each, and drift warnings.
+def combine_bounds(windows: Sequence[Mapping[str, float]]) -> tuple[dict[str, float], list[str]]:
+    """Limits measured in several windows of time: the fastest of each, and drift warnings.
 
-    A limit is the best the machine can do, so the faster measurement is the
-    better estimate of it; a large difference says that other work competed
-    for the CPU and the over-bound ratios of this run are not reliable.
+    A limit is the best the machine can do, so the fastest measurement is the
+    best estimate of it; a large spread says that other work competed for the
+    CPU (or its clock changed) and ratios against these limits are that uncertain.
     """
+    if not windows:
+        raise ValueError("no limit measurements to combine")
     combined, warnings = {}, []
     for key in BOUND_KEYS:
-        combined[key] = max(before[key], after[key])
-        drift = abs(before[key] - after[key]) / combined[key]
+        values = [window[key] for window in windows]
+        combined[key] = max(values)
+        drift = (combined[key] - min(values)) / combined[key]
         if drift > BOUND_DRIFT_WARNING:
+            shown = ", ".join(f"{value:.0f}" for value in values)
             warnings.append(
-                f"{key} was {before[key]:.0f} before and {after[key]:.0f} after training "
-                f"({drift:.0%} apart): other load or a CPU clock change; the over-bound ratios are that uncertain"
+                f"{key} was {shown} in the {len(values)} measurements ({drift:.0%} apart): "
+                f"other load or a CPU clock change; each seed's ratios use the limits "
+                f"measured just before and after it"
             )
     return combined, warnings
+
+
+def seed_speed(
+    phase1_epochs_s: Sequence[float],
+    finetune_epochs_s: Sequence[float],
+    bounds: Mapping[str, float],
+    n_train: int,
+    n_validation: int,
+) -> dict[str, float]:
+    """One seed's epoch medians and over-bound ratios against limits measured next to it in time."""
+    forward = bounds["compute_bound_img_s"]
+    phase1_s = steady_epoch_median([phase1_epochs_s])
+    finetune_s = steady_epoch_median([finetune_epochs_s])
+    phase1_bound = phase1_bound_s(n_train + n_validation, forward)
+    step_bound = phase1_step_bound_s(n_train, n_validation, bounds["compute_bound_phase1_step_img_s"], forward)
+    finetune_bound = finetune_bound_s(n_train, n_validation, bounds["compute_bound_finetune_img_s"], forward)
+    return {
+        "phase1_epoch_s": phase1_s,
+        "finetune_epoch_s": finetune_s,
+        "phase1_over_bound": over_bound(phase1_s, phase1_bound),
+        "finetune_over_bound": over_bound(finetune_s, finetune_bound),
+        "phase1_over_step_bound": over_bound(phase1_s, step_bound),
+        # The lowest phase1_over_bound the course's layer stack allows (augmentation in the model).
+        "phase1_floor_over_bound": over_bound(step_bound, phase1_bound),
+    }
 
 
 def over_bound(epoch_s: float, bound_s: float) -> float:
@@ -226,6 +266,19 @@ def schema_problems(results: Mapping[str, Any]) -> list[str]:
         if isinstance(value, (int, float)) and value <= 0:
             problems.append(f"{key!r} must be positive, got {value!r}")
     return problems
+
+
+def mean_curve(curves: Iterable[Sequence[float]]) -> list[float]:
+    """Epoch-by-epoch mean of several runs' curves (e.g. validation accuracy per seed).
+
+    Runs of different lengths are cut to the shortest, so every point is a
+    mean over all runs.
+    """
+    curves = [list(curve) for curve in curves]
+    if not curves:
+        return []
+    length = min(len(curve) for curve in curves)
+    return [statistics.fmean(curve[epoch] for curve in curves) for epoch in range(length)]
 
 
 def mean(values: Sequence[float]) -> float | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
 from benchmarks import provenance, report
+from benchmarks.__main__ import DEFAULT_OUTPUT, render
 from helpers import config
 
 
@@ -45,6 +48,12 @@ def test_finetune_bound_counts_validation_images_at_the_forward_rate_only():
     assert report.finetune_bound_s(262, 65, 131.0, 130.0) == pytest.approx(2.0 + 0.5)
 
 
+def test_phase1_step_bound_counts_training_images_at_the_train_step_rate():
+    # 262 images through a phase-1 train step (augmentation included) at 262 img/s,
+    # 65 validation images through the forward pass at 130 img/s.
+    assert report.phase1_step_bound_s(262, 65, 262.0, 130.0) == pytest.approx(1.0 + 0.5)
+
+
 def test_over_bound_is_the_ratio_of_real_to_ideal_time():
     assert report.over_bound(2.3, 2.0) == pytest.approx(1.15)
     assert report.over_bound(2.0, 2.0) == 1.0
@@ -61,17 +70,39 @@ def _bounds(forward: float, finetune: float, step: float) -> dict:
             "compute_bound_phase1_step_img_s": step}
 
 
-def test_limits_measured_twice_keep_the_faster_and_stay_quiet_when_close():
-    combined, warnings = report.combine_bounds(_bounds(160, 100, 130), _bounds(170, 95, 130))
+def test_limits_measured_several_times_keep_the_fastest_and_stay_quiet_when_close():
+    combined, warnings = report.combine_bounds(
+        [_bounds(160, 100, 130), _bounds(170, 95, 130), _bounds(165, 98, 125)]
+    )
     assert combined == _bounds(170, 100, 130)
     assert warnings == []
 
 
 def test_limits_that_drifted_apart_warn_that_the_ratios_are_uncertain():
-    _combined, warnings = report.combine_bounds(_bounds(160, 100, 130), _bounds(100, 100, 130))
+    _combined, warnings = report.combine_bounds(
+        [_bounds(160, 100, 130), _bounds(100, 100, 130), _bounds(150, 100, 130)]
+    )
     assert len(warnings) == 1
-    assert warnings[0].startswith("compute_bound_img_s was 160 before and 100 after")
-    assert "uncertain" in warnings[0]
+    assert warnings[0].startswith("compute_bound_img_s was 160, 100, 150 in the 3 measurements (38% apart)")
+    assert "just before and after" in warnings[0]
+
+
+def test_no_limit_measurements_is_an_error_not_an_empty_result():
+    with pytest.raises(ValueError):
+        report.combine_bounds([])
+
+
+def test_a_seeds_ratios_use_its_own_limits_and_leave_out_first_epochs():
+    # 262 + 65 images at 327 img/s: a 1.0 s phase-1 bound; a train step at 262 img/s
+    # makes the layer stack's floor (1.0 + 65/327) s, i.e. 1.2x the bound.
+    bounds = _bounds(327.0, 131.0, 262.0)
+    speed = report.seed_speed([9.0, 1.3, 1.2, 1.4], [9.0, 2.4, 2.6], bounds, 262, 65)
+    assert speed["phase1_epoch_s"] == pytest.approx(1.3)
+    assert speed["phase1_over_bound"] == pytest.approx(1.3)
+    assert speed["phase1_floor_over_bound"] == pytest.approx(1.0 + 65 / 327)
+    assert speed["phase1_over_step_bound"] == pytest.approx(1.3 / (1.0 + 65 / 327))
+    # 262 images at 131 img/s plus 65 at 327 img/s.
+    assert speed["finetune_over_bound"] == pytest.approx(2.5 / (2.0 + 65 / 327))
 
 
 def test_steady_median_leaves_out_each_runs_first_epoch():
@@ -151,6 +182,31 @@ def test_the_table_shows_each_figure_with_its_target_and_verdict():
     assert "160 img/s" in row["compute_bound_img_s"]
 
 
+def test_mean_curve_averages_each_epoch_over_the_runs():
+    assert report.mean_curve([[0.6, 0.8], [0.8, 1.0]]) == pytest.approx([0.7, 0.9])
+
+
+def test_mean_curve_cuts_runs_to_the_shortest_and_handles_none():
+    assert report.mean_curve([[0.5, 0.7, 0.9], [0.7, 0.9]]) == pytest.approx([0.6, 0.8])
+    assert report.mean_curve([]) == []
+
+
+def test_the_printout_explains_a_phase1_miss_with_the_layer_stacks_floor():
+    results = _complete_results() | {
+        "phase1_over_bound": 1.46, "phase1_over_step_bound": 1.18, "phase1_floor_over_bound": 1.24,
+        "val_acc_phase1_by_epoch": [0.65, 0.8716], "val_acc_fine_tune_by_epoch": [0.9, 0.944],
+        "augmentation_ms_per_batch": 21.0,
+        "speed_per_seed": {"42": {"phase1_over_bound": 1.41, "finetune_over_bound": 1.12}}, "phase1_first_epoch_s": [5.4], "finetune_first_epoch_s": [5.9],
+        "machine": {"processor": "AMD EPYC", "cpus": 2, "tensorflow": "2.21.0", "keras": "3.15.1"},
+    }
+    printed = render(results)
+    assert "weights: stand-in weights" in printed
+    assert "phase 1 [0.65, 0.872], fine-tuning [0.9, 0.944]" in printed
+    assert "cannot go below 1.24x" in printed
+    assert "42: phase 1 1.41x, fine-tuning 1.12x" in printed and "(21 ms/batch): 1.18x" in printed
+    assert "targets missed: phase1_over_bound: missed by 27.0%" in printed
+
+
 # --- results schema ---
 
 
@@ -206,3 +262,12 @@ def _sha256(path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_committed_results_follow_the_schema_and_render():
+    """benchmarks/results.json in the repository is a real, complete run of the current benchmark."""
+    results = json.loads(Path(DEFAULT_OUTPUT).read_text())
+    assert report.schema_problems(results) == []
+    assert results["mode"] == "full" and len(results["seeds"]) == 3
+    assert set(results["speed_per_seed"]) == {str(seed) for seed in results["seeds"]}
+    assert "targets missed:" in render(results)
