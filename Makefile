@@ -44,7 +44,7 @@ browser:
 test: data browser
 	$(BIN)/python -m pytest
 
-test-fast: setup
+test-fast: data
 	$(BIN)/python -m pytest -m "not slow"
 
 build: setup

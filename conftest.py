@@ -28,9 +28,19 @@ def _weights_source() -> Path | None:
     return None
 
 
-def _seed_private_keras_home() -> Path:
+# Shown when there are no weights to copy: every test that loads MobileNetV2 would
+# otherwise fail with Keras' bare "URL fetch failure", dozens of times.
+NO_WEIGHTS_HINT = (
+    f"No MobileNetV2 weights to copy into the tests' private Keras cache: neither "
+    f"${config.ENV_WEIGHTS_SOURCE} nor the Keras cache holds "
+    f"{config.WEIGHT_FILES['no_top']}. Tests that load the model will fail. "
+    f"Run `make data` once while online, or set {config.ENV_WEIGHTS_SOURCE} to a folder "
+    f"with the weight files."
+)
+
+
+def _seed_private_keras_home(source: Path | None) -> Path:
     """Copy the weight files into a fresh KERAS_HOME so tests never touch the user's cache."""
-    source = _weights_source()
     keras_home = Path(tempfile.mkdtemp(prefix="alpaca-test-keras-"))
     models = keras_home / "models"
     models.mkdir()
@@ -46,8 +56,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["MPLBACKEND"] = "Agg"
 # Explorers draw static pictures under nbval, even when pytest starts from a Jupyter kernel.
 os.environ.setdefault(config.ENV_WIDGETS_MODE, "static")
-PRIVATE_KERAS_HOME = _seed_private_keras_home()
+WEIGHTS_SOURCE = _weights_source()
+PRIVATE_KERAS_HOME = _seed_private_keras_home(WEIGHTS_SOURCE)
 os.environ[config.ENV_PROGRESS_FILE] = str(PRIVATE_KERAS_HOME / "progress.json")
+
+
+def pytest_report_header() -> list[str]:
+    """Say where the tests' weights come from, or what to do when there are none."""
+    if WEIGHTS_SOURCE is None:
+        return [NO_WEIGHTS_HINT]
+    return [f"MobileNetV2 weights for the tests: copied from {WEIGHTS_SOURCE}"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    """Repeat the missing-weights hint under the failures, where people look."""
+    if WEIGHTS_SOURCE is None and exitstatus != 0:
+        terminalreporter.write_line(NO_WEIGHTS_HINT, red=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

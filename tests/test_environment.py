@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -101,3 +103,32 @@ def test_python3_kernel_runs_this_environments_python() -> None:
 def test_notebooks_ask_for_the_python3_kernel(notebook: Path) -> None:
     kernelspec = json.loads(notebook.read_text())["metadata"].get("kernelspec", {})
     assert kernelspec.get("name") == "python3", f"{notebook.name}: kernelspec {kernelspec}"
+
+
+def _pytest_header_and_summary(env_changes: dict[str, str], tmp_path: Path) -> tuple[int, str]:
+    """Run an empty selection of this suite in a subprocess; its exit code and output."""
+    env = {key: value for key, value in os.environ.items() if key != config.ENV_WEIGHTS_SOURCE}
+    env |= {"KERAS_HOME": str(tmp_path / "empty-keras-home")} | env_changes
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=",
+         "tests/test_benchmark.py", "-k", "no_test_has_this_name"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    return completed.returncode, completed.stdout
+
+
+def test_without_weights_the_suite_says_what_to_do_before_and_after(tmp_path: Path) -> None:
+    returncode, output = _pytest_header_and_summary({}, tmp_path)
+    assert returncode != 0
+    # Once in the header, once under the (here: empty) results.
+    assert output.count("No MobileNetV2 weights to copy") == 2, output
+    assert "make data" in output and config.ENV_WEIGHTS_SOURCE in output
+
+
+def test_with_weights_the_suite_names_their_folder(tmp_path: Path) -> None:
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / config.WEIGHT_FILES["no_top"]).write_bytes(b"stand-in for the test")
+    _returncode, output = _pytest_header_and_summary({config.ENV_WEIGHTS_SOURCE: str(weights)}, tmp_path)
+    assert f"MobileNetV2 weights for the tests: copied from {weights}" in output
+    assert "No MobileNetV2 weights" not in output
