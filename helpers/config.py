@@ -86,3 +86,24 @@ def keras_models_dir() -> Path:
     """Keras' weight cache: `$KERAS_HOME/models`, or `~/.keras/models` by default."""
     keras_home = os.environ.get("KERAS_HOME", str(Path.home() / ".keras"))
     return Path(keras_home) / "models"
+
+# --- Notebook 06: LiteRT export, quantization and the learner's own photo ---
+# Training images the int8 converter runs through the model to measure the range
+# of every activation. The post-training quantization guide suggests 100 to 500;
+# 100 of the 262 cover both classes and keep the conversion to seconds on 2 cores.
+REPRESENTATIVE_SAMPLES: int = 100
+# The grader's own calibration images (a few small batches, so it stays well under a second).
+GRADER_CALIBRATION_IMAGES: int = 12
+GRADER_CALIBRATION_BATCH: int = 4
+GRADER_CALIBRATION_COUNT: int = 5
+# Latency per image: calls made and thrown away first (memory, caches), then the
+# calls whose median is reported. One thread, like the MobileNetV2 paper's table
+# (one large core of a phone).
+LATENCY_WARMUP_CALLS: int = 5
+LATENCY_TIMED_CALLS: int = 30
+LITERT_THREADS: int = 1
+LITERT_DIR_NAME: str = "litert"  # under ARTIFACTS_DIR; the .tflite files are git-ignored
+# Photos the learner uploads: larger files are refused before decoding; larger
+# images are decoded at a reduced scale first (JPEG draft mode), then resized.
+MAX_UPLOAD_BYTES: int = 50 * 2**20
+MAX_PHOTO_PIXELS: int = 120_000_000

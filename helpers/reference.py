@@ -238,3 +238,67 @@ def predict_dataset(
         logits.append(np.asarray(model.predict_on_batch(batch_images)).reshape(-1))
     probabilities = tf.sigmoid(np.concatenate(logits)).numpy()
     return np.concatenate(images), np.concatenate(labels), probabilities
+
+
+# --- Notebook 05 saves the fine-tuned model; notebook 06 exports it ---
+
+FINE_TUNED_MODEL_FILE = "alpaca_fine_tuned.keras"
+
+
+def train_fine_tuned(
+    train_dataset: tf.data.Dataset,
+    validation_dataset: tf.data.Dataset,
+    verbose: int = 2,
+) -> keras.Model:
+    """Notebooks 04 and 05 end to end: phase 1, then fine-tuning from FINE_TUNE_AT.
+
+    For a notebook opened before 05 has saved its model (06 run first). It uses
+    the same reference steps as the notebooks, so the result is the course's model.
+    """
+    model, history = train_phase1(train_dataset, validation_dataset, verbose=verbose)
+    unfreeze_for_fine_tuning(model)
+    model.fit(
+        train_dataset,
+        validation_data=validation_dataset,
+        epochs=len(history.epoch) + config.FINE_TUNE_EPOCHS,
+        initial_epoch=len(history.epoch),
+        verbose=verbose,
+    )
+    return model
+
+
+def save_fine_tuned(model: keras.Model, directory: Path = config.ARTIFACTS_DIR) -> Path:
+    """Save the fine-tuned model so notebook 06 can export it; returns the file written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    model_path = directory / FINE_TUNED_MODEL_FILE
+    model.save(model_path)
+    return model_path
+
+
+def load_fine_tuned(directory: Path = config.ARTIFACTS_DIR) -> keras.Model | None:
+    """The model saved by notebook 05, compiled for evaluation, or None when there is none."""
+    model_path = directory / FINE_TUNED_MODEL_FILE
+    if not model_path.exists():
+        return None
+    model = keras.saving.load_model(model_path, compile=False)
+    # No optimizer: 06 only predicts and evaluates, it never trains this model.
+    model.compile(loss=keras.losses.BinaryCrossentropy(from_logits=True), metrics=[logit_accuracy()])
+    return model
+
+
+def make_representative_dataset(
+    dataset: tf.data.Dataset, count: int = config.REPRESENTATIVE_SAMPLES
+) -> Any:
+    """Notebook 06: the converter's calibration images, one at a time.
+
+    Returns a function without arguments that yields, `count` times, a list
+    holding one batch of one training image: float32, shape (1, 160, 160, 3),
+    raw pixels in [0, 255], because the model applies `preprocess_input` itself.
+    The labels stay behind: the model has one input, the image.
+    """
+
+    def representative_dataset() -> Any:
+        for image in dataset.unbatch().map(lambda image, _label: image).take(count):
+            yield [tf.cast(image, tf.float32)[tf.newaxis].numpy()]
+
+    return representative_dataset
