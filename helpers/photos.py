@@ -22,6 +22,10 @@ import numpy as np
 from helpers import config
 
 
+# The EXIF tag in which cameras record how the photo must be turned to be upright.
+_EXIF_ORIENTATION = 0x0112
+
+
 class PhotoError(ValueError):
     """The upload cannot be made into an image; the message says why, for the learner."""
 
@@ -82,15 +86,10 @@ def _decode(image, name: str, notes: list[str]):  # -> PIL.Image.Image in mode R
         # then costs a fraction of the memory and time. Still at least 4x the
         # model's size, so the final resize is as smooth as from the full photo.
         image.draft("RGB", (4 * target, 4 * target))
-    try:
-        image.load()
-    except Exception as error:  # truncated or corrupt files fail here, not at open()
-        raise PhotoError(f"'{name}' could not be decoded ({' '.join(str(error).split())[:120]}): "
-                         "the file may be cut short. Upload it again or another photo.") from None
-    upright = ImageOps.exif_transpose(image)
-    if upright is not image:
+    image.load()  # truncated or corrupt files fail here, not at open(): see load_photo
+    if image.getexif().get(_EXIF_ORIENTATION, 1) not in (0, 1):
+        image = ImageOps.exif_transpose(image)
         notes.append("Turned upright, as the camera's orientation tag says.")
-    image = upright
     if getattr(image, "n_frames", 1) > 1:
         notes.append("An animation: the first frame is used.")
     mode = image.mode
@@ -137,6 +136,10 @@ def load_photo(data: bytes | memoryview, name: str = "the upload") -> Photo:
         pixels = np.asarray(image, dtype=np.float32)
     except PhotoError:
         raise
+    except OSError as error:  # Pillow's word for a file cut short or damaged inside
+        raise PhotoError(f"'{name}' could not be decoded ({' '.join(str(error).split())[:120]}): "
+                         "the file may be cut short or damaged. Upload it again, or another "
+                         "photo.") from None
     except Exception as error:  # Pillow's less common failures: still one sentence
         raise PhotoError(f"'{name}' could not be read as an image "
                          f"({type(error).__name__}: {' '.join(str(error).split())[:120]}).") from None

@@ -400,3 +400,80 @@ def plot_trainable_layers(
     if title:
         ax.set_title(title, fontsize=10)
     return figure
+
+
+# --- Notebook 06: exported models and the learner's own photo ---
+
+KERAS_COLOUR = "tab:blue"
+LITERT_COLOUR = "tab:orange"
+
+
+class ExportedModelFigures(Protocol):
+    """What `plot_export_comparison` reads from each row (helpers.litert.Comparison)."""
+
+    name: str
+    size_kb: float
+    latency_ms: float
+    accuracy: float
+    agreement: float
+
+
+def plot_export_comparison(
+    rows: Sequence[ExportedModelFigures], keras_accuracy: float | None = None
+) -> Figure:
+    """Notebook 06: file size, latency per image, and accuracy / agreement with Keras, per export."""
+    names = [row.name for row in rows]
+    figure = NotebookFigure(figsize=(11, 3.2), layout="constrained")
+    size_ax, time_ax, quality_ax = figure.subplots(1, 3)
+    size_ax.bar(names, [row.size_kb / 1000 for row in rows], color="tab:blue")
+    size_ax.set_ylabel("MB")
+    size_ax.set_title("file size", fontsize=10)
+    time_ax.bar(names, [row.latency_ms for row in rows], color="tab:orange")
+    time_ax.set_ylabel("ms per image (median)")
+    time_ax.set_title("latency, one image at a time", fontsize=10)
+    positions = np.arange(len(rows))
+    quality_ax.bar(positions - 0.2, [row.accuracy for row in rows], width=0.4, label="accuracy",
+                   color="tab:green")
+    quality_ax.bar(positions + 0.2, [row.agreement for row in rows], width=0.4,
+                   label="agrees with Keras", color="tab:grey")
+    if keras_accuracy is not None:
+        quality_ax.axhline(keras_accuracy, color="black", linestyle="--", label="Keras accuracy")
+    quality_ax.set_xticks(positions, labels=names)
+    # The interesting part is near 1: a full 0-1 axis would hide a one-image difference.
+    quality_ax.set_ylim(0.8, 1.005)
+    quality_ax.set_title("on the validation images", fontsize=10)
+    quality_ax.legend(loc="lower left", fontsize=8)
+    for ax in (size_ax, time_ax, quality_ax):
+        ax.tick_params(axis="x", labelsize=8)
+    return figure
+
+
+def show_photo_predictions(
+    image: Any,
+    probabilities: Sequence[tuple[str, float]],
+    class_names: Sequence[str],
+    title: str,
+) -> Figure:
+    """Notebook 06: a photo as the model sees it, beside each model's P(class 1).
+
+    `probabilities` holds (model name, probability of class 1) pairs, e.g.
+    Keras and the int8 LiteRT file, drawn as bars around the 0.5 boundary.
+    """
+    figure = NotebookFigure(figsize=(PANEL_INCHES * 2.8, PANEL_INCHES * 1.25), layout="constrained")
+    image_ax, bars_ax = figure.subplots(1, 2, width_ratios=[1, 1.3])
+    image_ax.imshow(displayable(image))
+    height, width = to_numpy(image).shape[:2]
+    image_ax.set_title(f"{title}\nwhat the model sees: {width} \u00d7 {height}", fontsize=9)
+    image_ax.axis("off")
+    names = [name for name, _ in probabilities]
+    values = [float(value) for _, value in probabilities]
+    colours = [KERAS_COLOUR if "keras" in name.lower() else LITERT_COLOUR for name in names]
+    # Reversed so the first model sits at the top.
+    bars_ax.barh(names[::-1], values[::-1], color=colours[::-1])
+    for position, value in enumerate(values[::-1]):
+        bars_ax.text(min(value + 0.02, 0.82), position, f"{value:.3f}", va="center", fontsize=9)
+    bars_ax.axvline(config.DECISION_THRESHOLD, color="black", linestyle="--")
+    bars_ax.set_xlim(0, 1)
+    bars_ax.set_xlabel(f"P({class_names[1]})")
+    bars_ax.set_title(f"\u2190 {class_names[0]}   |   {class_names[1]} \u2192", fontsize=9)
+    return figure
