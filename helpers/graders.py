@@ -1416,7 +1416,7 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 EXERCISES["representative_dataset"] = Exercise(
-    "representative_dataset", "06", "make_representative_dataset: int8 calibration images"
+    "representative_dataset", "06", "make_representative_dataset: int8 calibration"
 )
 __all__ += ["check_representative_dataset"]
 

@@ -18,11 +18,12 @@ Importing this module is cheap; TensorFlow is imported only by `export`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,27 @@ def sigmoid(logits: Any) -> np.ndarray:
 # --- Export (the benchmark and the tests; notebook 06 writes these calls out) ---
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Hide what a conversion logs: TensorFlow's INFO lines and the converter's C++ lines.
+
+    `model.export(..., format="litert")` writes a temporary SavedModel, and
+    TensorFlow logs "Assets written to: /tmp/..." (a new folder each run); the
+    converter prints its settings from C++. Warnings and errors still show.
+    """
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")
+    try:
+        with helpers.native_stderr_silenced():
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+
 def export_options(quantization: str, representative_dataset: Callable[[], Iterable[Any]] | None = None) -> dict[str, Any]:
     """The converter options `model.export(..., format="litert", **options)` takes for each kind.
 
@@ -218,7 +240,7 @@ def export(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     options = export_options(quantization, representative_dataset)
-    with helpers.native_stderr_silenced():  # the converter's C++ log lines
+    with quiet():
         model.export(str(path), format="litert", verbose=False, **options)
     return path
 

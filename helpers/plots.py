@@ -442,7 +442,8 @@ def plot_export_comparison(
     # The interesting part is near 1: a full 0-1 axis would hide a one-image difference.
     quality_ax.set_ylim(0.8, 1.005)
     quality_ax.set_title("on the validation images", fontsize=10)
-    quality_ax.legend(loc="lower left", fontsize=8)
+    # Below the axes: inside, it would cover the bars it explains.
+    quality_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=7, frameon=False)
     for ax in (size_ax, time_ax, quality_ax):
         ax.tick_params(axis="x", labelsize=8)
     return figure

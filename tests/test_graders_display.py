@@ -102,10 +102,10 @@ def test_outcomes_are_recorded_and_summarised(progress_file, capsys):
     table = graders.summary()
     shown = capsys.readouterr().out
     assert shown.strip() == table.text()
-    assert "Course: 1 of 4 exercises passed" in table.text()
+    assert "Course: 1 of 5 exercises passed" in table.text()
     rows = {row["exercise"]: row["status"] for row in table.rows}
     assert rows == {"datasets": "", "data_augmenter": "passed", "alpaca_model": "not yet",
-                    "fine_tuning": ""}
+                    "fine_tuning": "", "representative_dataset": ""}
     assert "not checked yet" in table.text() and "<table>" in table._repr_html_()
 
 

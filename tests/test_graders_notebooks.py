@@ -20,7 +20,8 @@ from keras.applications.mobilenet_v2 import preprocess_input
 
 from helpers import config, graders, reference
 
-EXERCISES = ["create_datasets", "data_augmenter", "alpaca_model", "prepare_fine_tuning"]
+EXERCISES = ["create_datasets", "data_augmenter", "alpaca_model", "prepare_fine_tuning",
+             "make_representative_dataset"]
 
 
 def _cells(notebook: Path) -> list[str]:
@@ -57,6 +58,9 @@ def _run(folder: str, name: str) -> graders.GradeResult:
         model = reference.alpaca_model(config.IMG_SIZE, reference.data_augmenter())
         reference.compile_for_phase1(model)
         namespace["model"] = model
+    if name == "make_representative_dataset":
+        # The model notebook 06 exports (untrained here: the check reads its preprocessing only).
+        namespace["model"] = reference.alpaca_model(config.IMG_SIZE, reference.data_augmenter())
     exec(compile(exercise, f"<{folder} {name}>", "exec"), namespace)
     # The grader cell's last line is the check; the lines before it prepare its arguments.
     *setup, call = [line for line in grader_cell.strip().splitlines() if line.strip()]
