@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import course, provenance, report
+from benchmarks import course, litert, provenance, report
 from benchmarks.child import ChildFailed, child_environment, run_json
 from helpers import config
 
@@ -29,6 +29,7 @@ SEED_RUN_TIMEOUT_S = 900
 BOUNDS_TIMEOUT_S = 600
 GRADERS_TIMEOUT_S = 600
 COURSE_TIMEOUT_S = 1200
+LITERT_TIMEOUT_S = 900
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -38,6 +39,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "fewer repeats (figures not comparable to the targets)")
     parser.add_argument("--skip-course", action="store_true", help="do not run the solution notebooks")
     parser.add_argument("--skip-graders", action="store_true", help="do not time the grader checks")
+    parser.add_argument("--skip-litert", action="store_true",
+                        help="do not train, export and measure notebook 06's LiteRT files")
     parser.add_argument("--phase1-epochs", type=int, help="override the phase-1 epochs (what-if runs)")
     parser.add_argument("--fine-tune-epochs", type=int,
                         help="override the fine-tuning epochs (what-if runs)")
@@ -193,6 +196,16 @@ def _grader_figures(plan: dict[str, Any], skip: bool, notes: list[str]) -> dict[
     return {"grader_max_s": graders["grader_max_s"], "grader_checks": graders["checks"]}
 
 
+def _litert_figures(skip: bool, notes: list[str]) -> dict[str, Any]:
+    """Notebook 06's exported files: sizes, latency, agreement and accuracy (benchmarks/litert.py)."""
+    if skip:
+        notes.append("LiteRT figures not measured (--skip-litert)")
+        return litert.not_measured()
+    _say("training, exporting and measuring the LiteRT files (notebook 06)")
+    measured = run_json("litert", [], LITERT_TIMEOUT_S)
+    return measured | litert.derived_figures(measured)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure everything the plan asks for; return the results dictionary."""
     plan = _plan(args)
@@ -202,7 +215,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "mode": plan["mode"], "seeds": plan["seeds"], "notes": notes, "plan": plan,
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": _machine(), "weights": provenance.weights(),
-        "targets": {target.key: f"{target.direction} {target.limit:g}" for target in report.TARGETS},
+        "targets": {target.key: f"{target.direction} {target.limit:g}"
+                    for target in (*report.TARGETS, *litert.TARGETS)},
     }
     with tempfile.TemporaryDirectory(prefix="alpaca-bench-progress-") as scratch:
         # The graders record progress: never in the learner's own progress file.
@@ -216,6 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results.update(_speed_figures(windows, runs))
         results.update(_accuracy_figures(runs))
         results.update(_grader_figures(plan, args.skip_graders, notes))
+        results.update(_litert_figures(args.skip_litert, notes))
         if args.skip_course:
             notes.append("course not run (--skip-course): course_wall_s and peak_rss_mb not measured")
             results.update({"course_wall_s": None, "peak_rss_mb": None})
@@ -256,7 +271,10 @@ def render(results: dict[str, Any]) -> str:
         lines.append("course notebooks: " + ", ".join(
             f"{name.split('_')[0]} {seconds:.0f} s / {peaks.get(name, 0):.0f} MB"
             for name, seconds in results["course_notebooks"].items()))
-    missed = report.missed_targets(results)
+    lines += ["", "notebook 06, LiteRT (int8 calibrated on "
+              f"{config.REPRESENTATIVE_SAMPLES} training images; latency: median single-image call):",
+              litert.format_table(results)]
+    missed = report.missed_targets(results) + report.missed_targets(results, litert.TARGETS)
     lines += ["", "targets missed: " + ("none" if not missed else "; ".join(missed))]
     lines += [f"note: {note}" for note in results["notes"]]
     return "\n".join(lines)
@@ -274,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     except ChildFailed as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
-    problems = report.schema_problems(results)
+    problems = report.schema_problems(results) + litert.schema_problems(results)
     if problems:
         results["notes"].append("schema problems: " + "; ".join(problems))
     args.output.write_text(json.dumps(results, indent=1) + "\n")

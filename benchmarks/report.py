@@ -211,16 +211,20 @@ def _format_value(value: Any, unit: str) -> str:
         return f"{value:.3f}"
     if unit == "x":
         return f"{value:.2f}x"
-    if unit in ("img/s", "MB"):
+    if unit in ("img/s", "MB", "kB"):
         return f"{value:.0f} {unit}"
     return f"{value:.2f} {unit}"
 
 
-def format_table(results: Mapping[str, Any], targets: Sequence[Target] = TARGETS) -> str:
-    """The benchmark's table: each figure, its target and whether it was met."""
+def format_table(
+    results: Mapping[str, Any],
+    targets: Sequence[Target] = TARGETS,
+    figures: Sequence[tuple[str, str]] = TABLE_ROWS,
+) -> str:
+    """The benchmark's table: each of `figures` (key, unit), its target and whether it was met."""
     by_key = {target.key: target for target in targets}
     rows = [("figure", "value", "target", "verdict")]
-    for key, unit in TABLE_ROWS:
+    for key, unit in figures:
         target = by_key.get(key)
         value = results.get(key)
         limit = f"{target.direction} {_format_value(target.limit, unit)}" if target else ""
