@@ -5,8 +5,9 @@ made here and never printed), opens a temporary copy of the 02 solution
 notebook in Debian's Chromium through Playwright, runs all cells, moves the
 augmentation explorer's rotation slider and checks that the picture changes.
 A second test does the same for the prediction browser and the fine-tuning
-explorer in a small generated notebook (03 and 05 need trained weights).
-Screenshots go to test-artifacts/browser/.
+explorer in a small generated notebook (03 and 05 need trained weights), and
+a third uploads photos to notebook 06's photo explorer through the page's own
+file input. Screenshots go to test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -226,16 +227,43 @@ EXPLORERS_CELLS = [
 ]
 
 
-def write_explorers_notebook(path: Path) -> None:
-    """A small notebook that shows the prediction browser and the fine-tuning explorer."""
+PHOTO_NOTEBOOK = "photo_check.ipynb"
+# Notebook 06's photo explorer on a small model with the course's input, exported to
+# int8 LiteRT in seconds (the real model would need notebook 05's training first).
+PHOTO_CELLS = [
+    "import numpy as np\n"
+    "import keras\n"
+    "import tensorflow as tf\n"
+    "from helpers import config, litert, reference, widgets\n"
+    "keras.utils.set_random_seed(config.SEED)\n"
+    "inputs = keras.Input(shape=config.IMG_SHAPE)\n"
+    "x = keras.applications.mobilenet_v2.preprocess_input(inputs)\n"
+    "x = keras.layers.Conv2D(8, 3, strides=4, activation='relu')(x)\n"
+    "model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(x)))\n"
+    "pixels = np.random.default_rng(0).uniform(0, 255, (8, *config.IMG_SHAPE)).astype('float32')\n"
+    "calibration = tf.data.Dataset.from_tensor_slices((pixels, np.zeros(8, 'int32'))).batch(4)\n"
+    "path = litert.export(model, 'photo_check_int8.tflite', litert.INT8,\n"
+    "                     reference.make_representative_dataset(calibration, 8))\n"
+    "int8_model = litert.LiteRTModel(path)",
+    "widgets.photo_explorer(model, int8_model)",
+]
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    """A small notebook of code cells, for the python3 kernel."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
     notebook = new_notebook(
-        cells=[new_code_cell(source) for source in EXPLORERS_CELLS],
+        cells=[new_code_cell(source) for source in cells],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     )
     nbformat.write(notebook, path)
+
+
+def write_explorers_notebook(path: Path) -> None:
+    """A small notebook that shows the prediction browser and the fine-tuning explorer."""
+    write_notebook(path, EXPLORERS_CELLS)
 
 
 @pytest.fixture(scope="module")
@@ -252,6 +280,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabServer, P
         shutil.copytree(solutions, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     root.mkdir(exist_ok=True)
     write_explorers_notebook(root / EXPLORERS_NOTEBOOK)
+    write_notebook(root / PHOTO_NOTEBOOK, PHOTO_CELLS)
     token = Secret(secrets.token_hex(24))
     port = free_port()
     log = home / "jupyterlab.log"
@@ -404,4 +433,55 @@ def test_prediction_browser_and_fine_tuning_explorer_in_jupyterlab(lab: tuple[La
         wait_for_new_src(page, picture, before_src)
         assert "fine_tune_at = 0: 154 of 154 layers trainable" in text.inner_text()
         explorer.screenshot(path=str(ARTIFACTS / "fine-tuning-explorer.png"))
+    assert_token_not_logged(server)
+
+
+def photo_jpeg() -> bytes:
+    """A 640 x 480 colour photo-like JPEG, made here (nothing is committed)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rows = np.linspace(0, 255, 480, dtype=np.uint8)[:, None]
+    pixels = np.stack([np.broadcast_to(rows, (480, 640)), np.full((480, 640), 120, np.uint8),
+                       np.broadcast_to(rows[::-1], (480, 640))], axis=-1)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def test_photo_explorer_upload_in_jupyterlab(lab: tuple[LabServer, Path]) -> None:
+    """Notebook 06: choose a photo in the page's file input, see both predictions; a bad file gets a message."""
+    server, _root = lab
+    with notebook_page(server, PHOTO_NOTEBOOK, "photo-failure.png") as page:
+        explorer = page.locator(".alpaca-photo-explorer").first
+        explorer.wait_for(state="visible")
+        text = explorer.locator(".widget-html").first
+        assert "Upload a photo" in text.inner_text()
+        picture = explorer.locator("img.alpaca-picture")
+        file_input = explorer.locator(".alpaca-photo-upload input[type=file]")
+        file_input.set_input_files(
+            files=[{"name": "my_alpaca.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg()}]
+        )
+        page.wait_for_function(
+            "(node) => node.innerText.includes('LiteRT int8: P(not alpaca)')",
+            arg=text.element_handle(), timeout=PICTURE_CHANGE_S * 1000,
+        )
+        shown = text.inner_text()
+        assert "my_alpaca.jpg: 640 \u00d7 480 pixels" in shown and "Keras: P(not alpaca)" in shown
+        wait_for_new_src(page, picture, None)
+        explorer.screenshot(path=str(ARTIFACTS / "photo-explorer.png"))
+
+        file_input.set_input_files(
+            files=[{"name": "notes.txt", "mimeType": "image/jpeg", "buffer": b"not a photo at all"}]
+        )
+        page.wait_for_function(
+            "(node) => node.innerText.includes('not an image')",
+            arg=text.element_handle(), timeout=PICTURE_CHANGE_S * 1000,
+        )
+        assert "'notes.txt' is not an image" in text.inner_text()
+        assert not picture.is_visible()
+        explorer.screenshot(path=str(ARTIFACTS / "photo-explorer-bad-file.png"))
+        assert not page.evaluate(ERROR_OUTPUTS_JS)
     assert_token_not_logged(server)
