@@ -7,6 +7,8 @@ Modules, one concern each:
     graders    one check_* per exercise
     plots      matplotlib pictures
     widgets    ipywidgets explorers
+    litert     run exported .tflite files (notebook 06)
+    photos     a learner's own photo, made into what the model sees (notebook 06)
     build      solutions/ -> notebooks/ generator
 
 Importing this package is cheap (no TensorFlow); `setup_notebook()` does the
