@@ -714,7 +714,8 @@ class PhotoExplorer(Explorer):
         self.probabilities: dict[str, float] = {}
         self.error: str | None = None
         self.upload = _label(
-            ipywidgets.FileUpload(accept="image/*", multiple=False, description="upload a photo"),
+            ipywidgets.FileUpload(accept="image/*", multiple=False, description="upload a photo",
+                                  layout=ipywidgets.Layout(width="auto")),
             "alpaca-photo-upload",
         )
         super().__init__([self.upload], "alpaca-photo-explorer")

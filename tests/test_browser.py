@@ -6,8 +6,8 @@ notebook in Debian's Chromium through Playwright, runs all cells, moves the
 augmentation explorer's rotation slider and checks that the picture changes.
 A second test does the same for the prediction browser and the fine-tuning
 explorer in a small generated notebook (03 and 05 need trained weights), and
-a third uploads photos to notebook 06's photo explorer through the page's own
-file input. Screenshots go to test-artifacts/browser/.
+a third uploads photos to notebook 06's photo explorer through the browser's
+file chooser. Screenshots go to test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -452,7 +452,7 @@ def photo_jpeg() -> bytes:
 
 
 def test_photo_explorer_upload_in_jupyterlab(lab: tuple[LabServer, Path]) -> None:
-    """Notebook 06: choose a photo in the page's file input, see both predictions; a bad file gets a message."""
+    """Notebook 06: click upload, choose a photo, see both predictions; a bad file gets a message."""
     server, _root = lab
     with notebook_page(server, PHOTO_NOTEBOOK, "photo-failure.png") as page:
         explorer = page.locator(".alpaca-photo-explorer").first
@@ -460,10 +460,15 @@ def test_photo_explorer_upload_in_jupyterlab(lab: tuple[LabServer, Path]) -> Non
         text = explorer.locator(".widget-html").first
         assert "Upload a photo" in text.inner_text()
         picture = explorer.locator("img.alpaca-picture")
-        file_input = explorer.locator(".alpaca-photo-upload input[type=file]")
-        file_input.set_input_files(
-            files=[{"name": "my_alpaca.jpg", "mimeType": "image/jpeg", "buffer": photo_jpeg()}]
-        )
+        button = explorer.locator(".alpaca-photo-upload").first
+
+        def choose(name: str, mime_type: str, content: bytes) -> None:
+            """Click the upload button and pick a file in the browser's file chooser."""
+            with page.expect_file_chooser() as chooser:
+                button.click()
+            chooser.value.set_files(files=[{"name": name, "mimeType": mime_type, "buffer": content}])
+
+        choose("my_alpaca.jpg", "image/jpeg", photo_jpeg())
         page.wait_for_function(
             "(node) => node.innerText.includes('LiteRT int8: P(not alpaca)')",
             arg=text.element_handle(), timeout=PICTURE_CHANGE_S * 1000,
@@ -473,9 +478,7 @@ def test_photo_explorer_upload_in_jupyterlab(lab: tuple[LabServer, Path]) -> Non
         wait_for_new_src(page, picture, None)
         explorer.screenshot(path=str(ARTIFACTS / "photo-explorer.png"))
 
-        file_input.set_input_files(
-            files=[{"name": "notes.txt", "mimeType": "image/jpeg", "buffer": b"not a photo at all"}]
-        )
+        choose("notes.txt", "text/plain", b"not a photo at all")
         page.wait_for_function(
             "(node) => node.innerText.includes('not an image')",
             arg=text.element_handle(), timeout=PICTURE_CHANGE_S * 1000,
