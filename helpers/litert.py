@@ -13,7 +13,8 @@ requirements.txt): `tf.lite.Interpreter` is deprecated in its favour. Where
 no wheel of it exists for a learner's platform, TensorFlow's own interpreter
 runs the same files, and `LiteRTModel.runtime` says which one is in use.
 
-Importing this module is cheap; TensorFlow is imported only by `export`.
+Importing this module is cheap: TensorFlow is imported only to export (and
+for the fallback interpreter).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class Quantization:
 
     @property
     def is_quantized(self) -> bool:
+        """True for integer tensors with a scale; float tensors have none."""
         return self.scale != 0.0
 
     def quantize(self, real: np.ndarray) -> np.ndarray:
@@ -98,6 +100,7 @@ class Quantization:
 
 
 def _quantization(details: dict[str, Any]) -> Quantization:
+    """A tensor's (scale, zero point) and dtype, from the interpreter's details."""
     scale, zero_point = details.get("quantization", (0.0, 0))
     return Quantization(float(scale), int(zero_point), details["dtype"])
 
@@ -129,6 +132,7 @@ class LiteRTModel:
 
     @property
     def size_kb(self) -> float:
+        """The file's size in kilobytes."""
         return file_kb(self.path)
 
     def _logit(self, image: np.ndarray) -> float:
@@ -205,7 +209,9 @@ def quiet() -> Iterator[None]:
 
 
 
-def export_options(quantization: str, representative_dataset: Callable[[], Iterable[Any]] | None = None) -> dict[str, Any]:
+def export_options(
+    quantization: str, representative_dataset: Callable[[], Iterable[Any]] | None = None
+) -> dict[str, Any]:
     """The converter options `model.export(..., format="litert", **options)` takes for each kind.
 
     Keras 3.15 sets each keyword as an attribute of TensorFlow's TFLiteConverter

@@ -16,10 +16,14 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from helpers import config
+
+if TYPE_CHECKING:  # Pillow is imported when a photo is opened, not with this module
+    from PIL import Image
 
 
 # The EXIF tag in which cameras record how the photo must be turned to be upright.
@@ -41,12 +45,13 @@ class Photo:
 
 
 def _size_text(width: int, height: int) -> str:
+    """'7744 x 5164 (40.0 megapixels)', or the pixel count for small images."""
     megapixels = width * height / 1e6
     shown = f"{megapixels:.1f} megapixels" if megapixels >= 1 else f"{width * height:,} pixels"
     return f"{width} \u00d7 {height} ({shown})"
 
 
-def _open(data: bytes, name: str):  # -> PIL.Image.Image
+def _open(data: bytes, name: str) -> Image.Image:
     """Open the bytes as an image, or say in one sentence why they are not one."""
     from PIL import Image, UnidentifiedImageError
 
@@ -75,8 +80,11 @@ def _open(data: bytes, name: str):  # -> PIL.Image.Image
     return image
 
 
-def _decode(image, name: str, notes: list[str]):  # -> PIL.Image.Image in mode RGB
-    """Decode (at a reduced scale when the photo is large), turn it upright, make it RGB."""
+def _decode(image: Image.Image, name: str, notes: list[str]) -> Image.Image:
+    """Decode (at a reduced scale when the photo is large), turn it upright, make it RGB.
+
+    Adds a note for the learner for each change that is not a plain resize.
+    """
     from PIL import Image, ImageOps
 
     width, height = image.size
