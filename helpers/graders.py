@@ -24,6 +24,7 @@ import linecache
 import math
 import os
 import re
+import sys
 import threading
 import time
 import traceback
@@ -925,19 +926,43 @@ def _layer_names(operations: Iterable[Any]) -> str:
 
 
 def _training_flag_problems(base: Any, node: Any, findings: _Findings) -> None:
-    """The base must be called with training=False (BatchNorm in inference mode)."""
+    """Step 4 asks for `base_model(x, training=False)`; say truthfully what it does on Keras 3."""
     training = node.arguments.kwargs.get("training", None)
     if training is None:
         findings.add("training-flag-missing",
-                     "base_model is called without training=False. That is harmless while the "
-                     "base is frozen, but once layers are unfrozen for fine-tuning its "
-                     "BatchNormalization layers would run in training mode and overwrite the "
-                     "statistics learned on ImageNet. Pass training=False where you call the "
-                     "base model (a Sequential model cannot do this: use the Functional API).")
+                     "base_model is called without training=False, which step 4 asks for (as the "
+                     "original assignment and the TensorFlow tutorial do). Be aware: on Keras 3 "
+                     "it does not keep BatchNorm in inference mode during fit, which overrides "
+                     "it; notebook 05 shows this and what does. Pass training=False where you "
+                     "call the base model (a Sequential model cannot do this: use the "
+                     "Functional API).")
     elif bool(training):
         findings.add("training-flag-true",
-                     "base_model is called with training=True: its BatchNormalization layers "
-                     "would update their ImageNet statistics. Call it in inference mode.")
+                     "base_model is called with training=True. fit overrides that anyway, but "
+                     "when you call the model yourself (model(images)), the base's unfrozen "
+                     "BatchNorm layers would normalise each batch with its own statistics and "
+                     "update them. Step 4 asks for training=False.")
+
+
+_TRAINABLE_NONE = re.compile(r"\.trainable\s*=\s*None\b")
+
+
+def _assigns_trainable_none(function: Any) -> bool:
+    """True when the function's source sets some `.trainable = None` (a placeholder left in).
+
+    Keras 3 accepts None and reads it back as False, so the object alone cannot
+    tell a placeholder from a deliberate False: only the source can.
+    """
+    try:
+        source = inspect.getsource(function)
+    except Exception:
+        return False
+    code = "\n".join(line.split("#", 1)[0] for line in source.splitlines())
+    return bool(_TRAINABLE_NONE.search(code))
+
+
+_TRAINABLE_NONE_HELP = ("Keras 3 accepts `trainable = None` and reads it as False, so a None "
+                        "placeholder silently freezes: write True or False.")
 
 
 def _head_problems(head: list[Any], findings: _Findings) -> None:
@@ -1126,8 +1151,8 @@ def _augmentation_in_model_problems(
 
 
 @_grader("alpaca_model", "alpaca_model() builds the right model: augmentation, preprocessing, a "
-         "frozen MobileNetV2 with ImageNet weights in inference mode, global average pooling, "
-         "dropout and one logit.")
+         "frozen MobileNetV2 with ImageNet weights called with training=False, global average "
+         "pooling, dropout and one logit.")
 def check_alpaca_model(
     alpaca_model: Any, *, time_limit_s: float | None = None, _timings: dict[str, float]
 ) -> _Findings:
@@ -1170,6 +1195,9 @@ def check_alpaca_model(
     if not head_weights and any(op.weights for op in head):
         findings.add("head-frozen", "The new head has no trainable weights: freeze only the "
                      "base model, not the whole model.")
+    if _assigns_trainable_none(alpaca_model):
+        findings.add("trainable-none", "alpaca_model() sets `trainable = None`. "
+                     f"{_TRAINABLE_NONE_HELP} The base happens to be frozen, but say so.")
     output_shape = tuple(graph.outputs[0].shape)
     if not findings and output_shape != (None, 1):
         findings.add("output-shape", f"The model outputs shape {output_shape}, not one logit "
@@ -1182,19 +1210,56 @@ def check_alpaca_model(
 # ---------------------------------------------------------------------------
 
 
+def _batchnorm_choice_problems(base: keras.Model, findings: _Findings) -> bool:
+    """The course's choice for the BatchNorm layers above FINE_TUNE_AT (config).
+
+    Returns True when every other layer is frozen or trainable as it should be:
+    then the BatchNorm layers alone decide, and any problem with them has been
+    reported, so the generic freezing rules need not look again.
+    """
+    at = config.FINE_TUNE_AT
+    weighted = [(i, l) for i, l in enumerate(base.layers) if l.weights]
+    below_ok = all(not l.trainable for i, l in weighted if i < at)
+    above = [(i, l) for i, l in weighted if i >= at]
+    others_trainable = all(l.trainable for _, l in above if not _is_batch_norm(l))
+    norms = [l for _, l in above if _is_batch_norm(l)]
+    if not (below_ok and others_trainable and norms):
+        return False
+    frozen_norms = [l for l in norms if not l.trainable]
+    if config.FREEZE_BATCHNORM_IN_FINE_TUNING and len(frozen_norms) < len(norms):
+        findings.add("batchnorm-adapting", f"{len(norms) - len(frozen_norms)} BatchNormalization "
+                     "layers above fine_tune_at are trainable: this course freezes them (a "
+                     "BatchNormalization layer with trainable=False runs in inference mode; "
+                     "training=False does not do that during fit). See notebook 05.")
+    if not config.FREEZE_BATCHNORM_IN_FINE_TUNING and frozen_norms:
+        findings.add("batchnorm-frozen", f"{len(frozen_norms)} BatchNormalization layers above "
+                     "fine_tune_at are frozen. Freezing them keeps them in inference mode (the "
+                     "Keras guide's advice), but this course lets them adapt to your images, "
+                     "which measured better here (notebook 05): freeze only the layers before "
+                     "fine_tune_at.")
+    return True
+
+
+def _is_batch_norm(layer: Any) -> bool:
+    return isinstance(layer, layers.BatchNormalization)
+
+
 def _freezing_problems(base: keras.Model, findings: _Findings) -> None:
     """Layers before FINE_TUNE_AT frozen, the rest trainable (layers without weights don't count)."""
     at = config.FINE_TUNE_AT
     weighted = [(i, l) for i, l in enumerate(base.layers) if l.weights]
     frozen = [i for i, l in weighted if not l.trainable]
     if not base.trainable or len(frozen) == len(weighted):
-        findings.add("nothing-unfrozen", "The base model is still entirely frozen: unfreeze it "
-                     "first (trainable), then freeze only the layers before fine_tune_at.")
+        if not _frozen_base_cause(base, findings):
+            findings.add("nothing-unfrozen", "The base model is still entirely frozen: unfreeze "
+                         "it first (trainable), then freeze only the layers before fine_tune_at.")
         return
     if not frozen:
         findings.add("nothing-frozen", "Every layer of the base model is trainable: after "
                      "unfreezing the base, freeze the layers before fine_tune_at again, so only "
                      "the top layers are fine-tuned.")
+        return
+    if _batchnorm_choice_problems(base, findings):
         return
     expected = [i for i, _ in weighted if i < at]
     if frozen == expected:
@@ -1355,9 +1420,63 @@ def _compile_problems(model: keras.Model, loss_function: Any, optimizer: Any, me
                      "with them after unfreezing (the changes take effect only on compile).")
 
 
+def _learner_function(name: str) -> Any:
+    """The function the learner defined under `name` in the notebook (IPython's `__main__`)."""
+    main = sys.modules.get("__main__")
+    return getattr(main, name, None)
+
+
+def _unfroze_another_base(base: keras.Model) -> bool:
+    """Did the learner unfreeze a MobileNetV2 other than `base`, the one inside the model?
+
+    The original assignment's pitfall: a notebook-level `base_model` that is not
+    the model's own (notebook 04 leaves one), or a new MobileNetV2 created inside
+    prepare_fine_tuning. Looks at the notebook's global variables and at the
+    function's source, never at every object in memory, so models built
+    elsewhere (a demonstration, other tests) cannot trigger it.
+    """
+    main = sys.modules.get("__main__")
+    for value in list(vars(main).values()) if main is not None else []:
+        if value is base or not isinstance(value, keras.Model) or not _is_mobilenet_v2(value):
+            continue
+        try:
+            if value.trainable and any(layer.trainable and layer.weights for layer in value.layers):
+                return True
+        except Exception:  # a half-built model: not what we are looking for
+            continue
+    try:
+        source = inspect.getsource(_learner_function("prepare_fine_tuning"))
+    except Exception:
+        return False
+    code = "\n".join(line.split("#", 1)[0] for line in source.splitlines())
+    return "MobileNetV2(" in code
+
+
+def _frozen_base_cause(base: keras.Model, findings: _Findings) -> bool:
+    """The base inside `model` is entirely frozen: report a known cause, if one applies."""
+    if _assigns_trainable_none(_learner_function("prepare_fine_tuning")):
+        findings.add("trainable-none", "The base model is still entirely frozen, and "
+                     f"prepare_fine_tuning sets `trainable = None`. {_TRAINABLE_NONE_HELP}")
+        return True
+    if _unfroze_another_base(base):
+        findings.add("other-base", "The base inside `model` is still frozen, but you unfroze "
+                     "another MobileNetV2 (a new one, or a `base_model` that is not the model's "
+                     "own): that changes nothing in `model`. Unfreeze the base found inside "
+                     "`model`, as the first line of the function does.")
+        return True
+    return False
+
+
+_BATCHNORM_DONE = (
+    "its BatchNorm layers frozen, so they stay in inference mode"
+    if config.FREEZE_BATCHNORM_IN_FINE_TUNING
+    else "its BatchNorm layers included, so they adapt to your images"
+)
+
+
 @_grader("fine_tuning", "Fine-tuning is set up right: the top of the base is unfrozen from "
-         "fine_tune_at on, the base runs in inference mode, and the model is recompiled with a "
-         "logits loss, Adam at a reduced learning rate and an accuracy for logits.")
+         f"fine_tune_at on ({_BATCHNORM_DONE}), and the model is recompiled with a logits loss, "
+         "Adam at a reduced learning rate and an accuracy for logits.")
 def check_fine_tuning(
     model: Any, loss_function: Any, optimizer: Any, metrics: Any, *, _timings: dict[str, float]
 ) -> _Findings:
@@ -1377,7 +1496,7 @@ def check_fine_tuning(
     if found is None:
         raise _Verdict(FAILED, "base-missing", "No MobileNetV2 base model found in the model: "
                        "pass the model built by alpaca_model().")
-    base, node = found
+    base, _node = found
     if not model.trainable:
         findings.add("model-frozen", "The whole model is frozen (model.trainable is False): "
                      "unfreeze the base model instead.")
@@ -1387,7 +1506,6 @@ def check_fine_tuning(
     if any(op.weights for op in head) and not any(op.trainable_weights for op in head):
         findings.add("head-frozen", "The head after the base model has no trainable weights: "
                      "keep the classifier trainable.")
-    _training_flag_problems(base, node, findings)
     head_findings = _Findings()
     _head_problems(head, head_findings)
     for code, message in zip(head_findings.codes, head_findings.messages):
