@@ -71,9 +71,13 @@ CLASS_INDEX_URL: str = (
 CLASS_INDEX_FILE: str = "imagenet_class_index.json"
 # The md5 Keras itself checks for the class index (keras.applications.imagenet_utils).
 CLASS_INDEX_MD5: str = "c2c37ea517e94d9795004a39431a14cb"
+# Keras' names for MobileNetV2 (alpha 1.0) ImageNet weights: one file per input size,
+# with and without the classifier on top (helpers.model_facts.weight_file_name).
+WEIGHT_FILE_PATTERN: str = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}{suffix}.h5"
+# The two files the course uses, for its image size.
 WEIGHT_FILES: dict[str, str] = {
-    "with_top": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160.h5",
-    "no_top": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5",
+    "with_top": WEIGHT_FILE_PATTERN.format(rows=IMG_SIZE[0], suffix=""),
+    "no_top": WEIGHT_FILE_PATTERN.format(rows=IMG_SIZE[0], suffix="_no_top"),
 }
 
 
