@@ -38,6 +38,14 @@ BASE_MODEL_PARAMS_NO_TOP: int = 2_257_984
 BASE_MODEL_LAYERS_WITH_TOP: int = 156
 BASE_MODEL_PARAMS_WITH_TOP: int = 3_538_984
 
+# --- Exercises ---
+# A solution region in a master notebook: the build replaces what lies between
+# these lines with placeholders; the graders tell the learner to fill it in.
+START_MARKER: str = "### START CODE HERE"
+END_MARKER: str = "### END CODE HERE"
+# The header comment of an exercise cell: `# GRADED FUNCTION: data_augmenter`.
+GRADED_FUNCTION_MARKER: str = "# GRADED FUNCTION:"
+
 # --- Graders ---
 # How long a grader waits for a learner's function (e.g. alpaca_model) before giving up.
 GRADER_TIME_LIMIT_S: float = 60.0
@@ -79,6 +87,8 @@ WEIGHT_FILES: dict[str, str] = {
     "with_top": WEIGHT_FILE_PATTERN.format(rows=IMG_SIZE[0], suffix=""),
     "no_top": WEIGHT_FILE_PATTERN.format(rows=IMG_SIZE[0], suffix="_no_top"),
 }
+# Everything `python -m helpers.data fetch` puts into Keras' cache (and the tests copy).
+KERAS_CACHE_FILES: tuple[str, ...] = (*WEIGHT_FILES.values(), CLASS_INDEX_FILE)
 
 
 def progress_file() -> Path:

@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
-from helpers import config
+from helpers import config, runtime
 
 __all__ = [
     "DataError",
@@ -475,10 +475,8 @@ def _temporary_dir(parent: Path, prefix: str) -> Iterator[Path]:
 
 def _keras_get_file() -> Callable[..., str]:
     """keras.utils.get_file, imported on first use (importing Keras starts TensorFlow)."""
-    from helpers import native_stderr_silenced
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with native_stderr_silenced():  # TensorFlow's C++ start-up lines are not for learners
+    runtime.quiet_tensorflow_logs()
+    with runtime.native_stderr_silenced():  # TensorFlow's C++ start-up lines are not for learners
         from keras.utils import get_file
 
     return get_file
@@ -760,7 +758,7 @@ def fetch_dataset(
 
 def _weight_files() -> list[str]:
     """The files `fetch_weights` puts in Keras' cache."""
-    return [*config.WEIGHT_FILES.values(), config.CLASS_INDEX_FILE]
+    return list(config.KERAS_CACHE_FILES)
 
 
 def _weight_file_problem(path: Path) -> str | None:

@@ -24,11 +24,11 @@ from typing import Any
 import keras
 
 from helpers import config
+from helpers.config import END_MARKER, START_MARKER
 from helpers.verdicts import FAILED, NOT_YET, Verdict
 
 # How long a learner's function may run before the grader gives up on it (tests pass less).
 LEARNER_TIME_LIMIT_S: float = config.GRADER_TIME_LIMIT_S
-START_MARKER, END_MARKER = "### START CODE HERE", "### END CODE HERE"
 # Where every "not yet" message sends the learner.
 FILL_IN = f"Fill in the code between `{START_MARKER}` and `{END_MARKER}`"
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from helpers import config
+from helpers import config, runtime
 from helpers.verdicts import ERROR, HEADLINES, PASSED, Displayable, GradeResult
 
 
@@ -80,14 +80,9 @@ def record_progress(result: GradeResult) -> None:
 def current_notebook() -> str | None:
     """The number ("01".."05") of the notebook this kernel runs, when the front end says."""
     candidates = [os.environ.get("JPY_SESSION_NAME", "")]  # set by jupyter_server for kernels
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        if shell is not None:  # VS Code puts the notebook's path into the kernel's namespace
-            candidates.append(str(shell.user_ns.get("__vsc_ipynb_file__", "")))
-    except Exception:
-        pass
+    shell = runtime.ipython_shell()
+    if shell is not None:  # VS Code puts the notebook's path into the kernel's namespace
+        candidates.append(str(getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__", "")))
     for candidate in candidates:
         match = re.match(r"(\d\d)_", Path(candidate).name)
         if match:

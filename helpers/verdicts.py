@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from helpers import runtime
+
 # The four outcomes of a check.
 PASSED, FAILED, NOT_YET, ERROR = "passed", "failed", "not yet", "error"
 # Word first (the verdict starts with it), then a symbol: never colour alone.
@@ -29,12 +31,7 @@ HEADLINES: dict[str, tuple[str, str, str]] = {
 
 def current_execution_count() -> int | None:
     """The IPython cell being run, or None outside IPython."""
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except Exception:
-        return None
+    shell = runtime.ipython_shell()
     return None if shell is None else int(getattr(shell, "execution_count", 0) or 0)
 
 

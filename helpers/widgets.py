@@ -34,7 +34,7 @@ import ipywidgets
 import numpy as np
 from matplotlib.figure import Figure
 
-from helpers import config, model_facts, plots
+from helpers import config, model_facts, plots, runtime
 from helpers.model_facts import block_name, trainable_parameter_count
 
 MODE_INTERACTIVE = "interactive"
@@ -58,15 +58,6 @@ def widget_mode() -> str:
     return mode if mode in (MODE_INTERACTIVE, MODE_STATIC) else MODE_AUTO
 
 
-def _current_shell() -> Any:
-    """The running IPython shell, or None outside IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    return get_ipython()
-
-
 def _started_by_jupyter_server() -> bool:
     """True in a kernel that a Jupyter server (JupyterLab, Notebook 7) started for a notebook.
 
@@ -74,7 +65,7 @@ def _started_by_jupyter_server() -> bool:
     front ends render widgets. nbval, nbclient and nbconvert start kernels
     without a server, and a terminal has no kernel at all.
     """
-    shell = _current_shell()
+    shell = runtime.ipython_shell()
     if shell is None or getattr(shell, "kernel", None) is None:
         return False
     return "JPY_SESSION_NAME" in os.environ
