@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from helpers import config
+from helpers import config, model_facts
 
 PHASE1_MODEL_FILE = "alpaca_phase1.keras"
 PHASE1_HISTORY_FILE = "alpaca_phase1_history.json"
@@ -120,10 +120,10 @@ def find_base_model(model: keras.Model) -> keras.Model:
     In Keras 3 `preprocess_input` adds operations, not layers, so the base
     model's position in `model.layers` differs from Keras 2 code.
     """
-    for layer in model.layers:
-        if isinstance(layer, keras.Model) and "mobilenetv2" in layer.name:
-            return layer
-    raise ValueError("No MobileNetV2 base model found among the model's layers.")
+    base_model = model_facts.find_base_model(model)
+    if base_model is None:
+        raise ValueError("No MobileNetV2 base model found among the model's layers.")
+    return base_model
 
 
 def logit_accuracy() -> keras.metrics.Metric:

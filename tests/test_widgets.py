@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from helpers import config, plots, widgets
+from helpers import config, plots, runtime, widgets
 
 keras = pytest.importorskip("keras")
 
@@ -37,7 +37,7 @@ def images() -> np.ndarray:
 
 def fake_kernel_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend to run inside an IPython kernel."""
-    monkeypatch.setattr(widgets, "_current_shell", lambda: SimpleNamespace(kernel=object()))
+    monkeypatch.setattr(runtime, "ipython_shell", lambda: SimpleNamespace(kernel=object()))
 
 
 def test_no_frontend_outside_a_kernel() -> None:
