@@ -1,13 +1,17 @@
 """Everything the course needs that is not the lesson itself.
 
-Modules, one concern each:
-    config     constants and paths
-    data       find / fetch / verify the dataset and the ImageNet weights
-    reference  reference answers to earlier exercises
-    graders    one check_* per exercise
-    plots      matplotlib pictures
-    widgets    ipywidgets explorers
-    build      solutions/ -> notebooks/ generator
+What notebooks import, one concern each (CONTRIBUTING.md has the whole map):
+    config        constants and paths
+    runtime       TensorFlow log quieting, the IPython shell probe
+    data          find / fetch / verify the dataset and the ImageNet weights
+    reference     reference answers to earlier exercises
+    model_facts   facts read off a model (where MobileNetV2 sits, block names...)
+    graders       one check_* per exercise (verdicts, progress, learner_calls behind it)
+    plots         matplotlib pictures
+    widgets       ipywidgets explorers
+
+Instructors' tools, never imported by a notebook:
+    build         solutions/ -> notebooks/ generator (python -m helpers.build)
 
 Importing this package is cheap (no TensorFlow); `setup_notebook()` does the
 heavy imports when a notebook starts.
