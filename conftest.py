@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config
+from helpers import config, runtime
 
 
 def _weights_source() -> Path | None:
@@ -45,14 +45,14 @@ def _seed_private_keras_home(source: Path | None) -> Path:
     models = keras_home / "models"
     models.mkdir()
     if source is not None:
-        for name in [*config.WEIGHT_FILES.values(), config.CLASS_INDEX_FILE]:
+        for name in config.KERAS_CACHE_FILES:
             if (source / name).is_file():
                 shutil.copy2(source / name, models / name)
     os.environ["KERAS_HOME"] = str(keras_home)
     return keras_home
 
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+runtime.quiet_tensorflow_logs()
 os.environ["MPLBACKEND"] = "Agg"
 # Explorers draw static pictures under nbval, even when pytest starts from a Jupyter kernel.
 os.environ.setdefault(config.ENV_WIDGETS_MODE, "static")

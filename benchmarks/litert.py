@@ -23,8 +23,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from benchmarks import report
 from helpers import config
@@ -50,8 +51,13 @@ TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("litert_int8_agreement", ""),
 )
 MEASURED_KEYS: tuple[str, ...] = (
-    "litert_float_kb", "litert_int8_kb", "litert_float_ms", "litert_int8_ms",
-    "litert_int8_agreement", "litert_int8_val_acc", "litert_keras_val_acc",
+    "litert_float_kb",
+    "litert_int8_kb",
+    "litert_float_ms",
+    "litert_int8_ms",
+    "litert_int8_agreement",
+    "litert_int8_val_acc",
+    "litert_keras_val_acc",
 )
 # The benchmark times more calls than the notebook: its figure should move less.
 BENCHMARK_TIMED_CALLS = 100
@@ -64,7 +70,9 @@ def derived_figures(measured: Mapping[str, Any]) -> dict[str, float | None]:
         return {"litert_int8_size_ratio": None, "litert_int8_acc_gap": None}
     return {
         "litert_int8_size_ratio": measured["litert_int8_kb"] / measured["litert_float_kb"],
-        "litert_int8_acc_gap": abs(measured["litert_int8_val_acc"] - measured["litert_keras_val_acc"]),
+        "litert_int8_acc_gap": abs(
+            measured["litert_int8_val_acc"] - measured["litert_keras_val_acc"]
+        ),
     }
 
 
@@ -122,7 +130,8 @@ def measure() -> dict[str, Any]:
         for kind in (litert.FLOAT32, litert.INT8):
             representative = (
                 reference.make_representative_dataset(train_dataset, config.REPRESENTATIVE_SAMPLES)
-                if kind == litert.INT8 else None
+                if kind == litert.INT8
+                else None
             )
             export_started = time.perf_counter()
             path = litert.export(model, Path(scratch) / f"{kind}.tflite", kind, representative)

@@ -31,8 +31,7 @@ from typing import Any
 
 import numpy as np
 
-import helpers
-from helpers import config
+from helpers import config, runtime
 
 FLOAT32, DYNAMIC_RANGE, INT8 = "float32", "dynamic range", "int8"
 QUANTIZATIONS: tuple[str, ...] = (FLOAT32, DYNAMIC_RANGE, INT8)
@@ -51,9 +50,12 @@ def interpreter_class() -> tuple[type, str]:
         version = importlib.metadata.version("ai-edge-litert")
         return module.Interpreter, f"ai-edge-litert {version}"
     except ImportError:
-        with helpers.native_stderr_silenced():
+        with runtime.native_stderr_silenced():
             import tensorflow as tf
-        return tf.lite.Interpreter, f"tf.lite.Interpreter (TensorFlow {tf.__version__}): {FALLBACK_NOTE}"
+        return (
+            tf.lite.Interpreter,
+            f"tf.lite.Interpreter (TensorFlow {tf.__version__}): {FALLBACK_NOTE}",
+        )
 
 
 def file_kb(path: Path | str) -> float:
@@ -117,7 +119,7 @@ class LiteRTModel:
         self.path = Path(path)
         interpreter_type, self.runtime = interpreter_class()
         # The interpreter's C++ code announces its XNNPACK delegate on stderr.
-        with helpers.native_stderr_silenced():
+        with runtime.native_stderr_silenced():
             self.interpreter = interpreter_type(model_path=str(self.path), num_threads=num_threads)
             self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
@@ -202,11 +204,10 @@ def quiet() -> Iterator[None]:
     level = logger.level
     logger.setLevel("WARNING")
     try:
-        with helpers.native_stderr_silenced():
+        with runtime.native_stderr_silenced():
             yield
     finally:
         logger.setLevel(level)
-
 
 
 def export_options(
@@ -294,7 +295,9 @@ def compare(
         agreement=agreed / len(keras_classes),
         agreed=agreed,
         images=len(keras_classes),
-        max_probability_difference=float(np.max(np.abs(probabilities - np.asarray(keras_probabilities).reshape(-1)))),
+        max_probability_difference=float(
+            np.max(np.abs(probabilities - np.asarray(keras_probabilities).reshape(-1)))
+        ),
     )
 
 

@@ -58,25 +58,32 @@ def _open(data: bytes, name: str) -> Image.Image:
     if len(data) == 0:
         raise PhotoError(f"'{name}' is empty (0 bytes): choose the photo again, or another one.")
     if len(data) > config.MAX_UPLOAD_BYTES:
-        raise PhotoError(f"'{name}' is {len(data) / 2**20:.0f} MB, more than the "
-                         f"{config.MAX_UPLOAD_BYTES // 2**20} MB this explorer accepts: "
-                         "save a smaller copy of the photo and upload that.")
+        raise PhotoError(
+            f"'{name}' is {len(data) / 2**20:.0f} MB, more than the "
+            f"{config.MAX_UPLOAD_BYTES // 2**20} MB this explorer accepts: "
+            "save a smaller copy of the photo and upload that."
+        )
     try:
         with warnings.catch_warnings():
             # Pillow warns about very large images; the size check below says it in words.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise PhotoError(f"'{name}' is not an image this explorer can read: upload a photo "
-                         "(JPEG, PNG, GIF, BMP or WebP).") from None
+        raise PhotoError(
+            f"'{name}' is not an image this explorer can read: upload a photo "
+            "(JPEG, PNG, GIF, BMP or WebP)."
+        ) from None
     except Image.DecompressionBombError:
-        raise PhotoError(f"'{name}' claims more pixels than any photo has: upload an ordinary "
-                         "photo.") from None
+        raise PhotoError(
+            f"'{name}' claims more pixels than any photo has: upload an ordinary photo."
+        ) from None
     width, height = image.size
     if width * height > config.MAX_PHOTO_PIXELS:
-        raise PhotoError(f"'{name}' is {_size_text(width, height)}, larger than the "
-                         f"{config.MAX_PHOTO_PIXELS / 1e6:.0f} megapixels this explorer decodes: "
-                         "upload a smaller copy.")
+        raise PhotoError(
+            f"'{name}' is {_size_text(width, height)}, larger than the "
+            f"{config.MAX_PHOTO_PIXELS / 1e6:.0f} megapixels this explorer decodes: "
+            "upload a smaller copy."
+        )
     return image
 
 
@@ -105,8 +112,10 @@ def _decode(image: Image.Image, name: str, notes: list[str]) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba).convert("RGB")
-        notes.append("The image has transparent parts: they were put on white, because the "
-                     "model takes three colour channels and no transparency.")
+        notes.append(
+            "The image has transparent parts: they were put on white, because the "
+            "model takes three colour channels and no transparency."
+        )
     elif mode in ("L", "1", "I", "I;16", "F"):
         if mode in ("I", "I;16", "F"):
             # 16-bit or float grey: scale to 8 bits before copying into three channels.
@@ -114,8 +123,10 @@ def _decode(image: Image.Image, name: str, notes: list[str]) -> Image.Image:
             top = array.max() or 1.0
             image = Image.fromarray((array / top * 255).astype(np.uint8))
         image = image.convert("RGB")
-        notes.append("A black-and-white image: its grey copied into all three colour channels. "
-                     "The model learned from colour photos, so trust its answer less.")
+        notes.append(
+            "A black-and-white image: its grey copied into all three colour channels. "
+            "The model learned from colour photos, so trust its answer less."
+        )
     elif mode != "RGB":
         image = image.convert("RGB")
     factor = min(image.size) // (4 * target)
@@ -138,24 +149,32 @@ def load_photo(data: bytes | memoryview, name: str = "the upload") -> Photo:
         image = _open(data, name)
         original = image.size
         if original[0] * original[1] > 12_000_000:
-            notes.append(f"A large photo, {_size_text(*original)}: shrunk to "
-                         f"{config.IMG_SIZE[0]} \u00d7 {config.IMG_SIZE[1]} like every image.")
+            notes.append(
+                f"A large photo, {_size_text(*original)}: shrunk to "
+                f"{config.IMG_SIZE[0]} \u00d7 {config.IMG_SIZE[1]} like every image."
+            )
         image = _decode(image, name, notes)
         pixels = np.asarray(image, dtype=np.float32)
     except PhotoError:
         raise
     except OSError as error:  # Pillow's word for a file cut short or damaged inside
-        raise PhotoError(f"'{name}' could not be decoded ({' '.join(str(error).split())[:120]}): "
-                         "the file may be cut short or damaged. Upload it again, or another "
-                         "photo.") from None
+        raise PhotoError(
+            f"'{name}' could not be decoded ({' '.join(str(error).split())[:120]}): "
+            "the file may be cut short or damaged. Upload it again, or another "
+            "photo."
+        ) from None
     except Exception as error:  # Pillow's less common failures: still one sentence
-        raise PhotoError(f"'{name}' could not be read as an image "
-                         f"({type(error).__name__}: {' '.join(str(error).split())[:120]}).") from None
+        raise PhotoError(
+            f"'{name}' could not be read as an image "
+            f"({type(error).__name__}: {' '.join(str(error).split())[:120]})."
+        ) from None
     resized = resize_like_training(pixels)
     width, height = original
     if max(width, height) > 1.5 * min(width, height):
-        notes.append(f"Squashed from {width} \u00d7 {height} to a square, as the training "
-                     "images were: an alpaca may look thinner or wider to the model than to you.")
+        notes.append(
+            f"Squashed from {width} \u00d7 {height} to a square, as the training "
+            "images were: an alpaca may look thinner or wider to the model than to you."
+        )
     return Photo(image=resized, name=name, original_size=original, notes=notes)
 
 

@@ -7,7 +7,8 @@ learner would write them in the exercise cell, mistakes included.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -26,7 +27,7 @@ def representative_tensors(dataset, count=config.REPRESENTATIVE_SAMPLES):
 
     def representative_dataset():
         images = dataset.unbatch().map(lambda image, label: image).take(count)
-        for image in images:
+        for image in images:  # noqa: B007  (the learner copy, as generated)
             yield [tf.expand_dims(tf.cast(image, tf.float32), axis=0)]
 
     return representative_dataset
@@ -284,7 +285,7 @@ def untouched(dataset, count=config.REPRESENTATIVE_SAMPLES):
     def representative_dataset():
         ### START CODE HERE
         images = None  # replace None with your code
-        for image in images:
+        for image in images:  # noqa: B007  (the learner copy, as generated)
             sample = None  # replace None with your code
             yield sample
         ### END CODE HERE
@@ -300,7 +301,9 @@ def forgot_return(dataset, count=config.REPRESENTATIVE_SAMPLES):
 
 def model_without_preprocessing() -> keras.Model:
     """A model that expects pixels already in [-1, 1]: no preprocess_input inside."""
-    base = keras.applications.MobileNetV2(input_shape=config.IMG_SHAPE, include_top=False, weights=None)
+    base = keras.applications.MobileNetV2(
+        input_shape=config.IMG_SHAPE, include_top=False, weights=None
+    )
     inputs = keras.Input(shape=config.IMG_SHAPE)
     x = base(inputs, training=False)
     x = keras.layers.GlobalAveragePooling2D()(x)

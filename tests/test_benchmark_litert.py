@@ -64,7 +64,9 @@ def test_the_table_shows_every_litert_figure_with_units():
     row = {line.split()[0]: line for line in lines[2:]}
     assert set(row) == {key for key, _unit in litert.TABLE_ROWS}
     assert "8891 kB" in row["litert_float_kb"] and "3.60 ms" in row["litert_float_ms"]
-    assert "0.31x" in row["litert_int8_size_ratio"] and row["litert_int8_size_ratio"].endswith("met")
+    assert "0.31x" in row["litert_int8_size_ratio"] and row["litert_int8_size_ratio"].endswith(
+        "met"
+    )
     assert row["litert_int8_agreement"].endswith("met")
 
 
@@ -88,12 +90,20 @@ def test_schema_problems_name_the_key():
 
 def test_the_printout_has_the_litert_table_and_its_misses():
     results = {
-        "mode": "full", "seeds": [42], "weights": "stand-in weights", "notes": [],
+        "mode": "full",
+        "seeds": [42],
+        "weights": "stand-in weights",
+        "notes": [],
         "machine": {"processor": "AMD EPYC", "cpus": 2, "tensorflow": "2.21.0", "keras": "3.15.1"},
-        "val_acc_phase1_per_seed": [0.9], "val_acc_final_per_seed": [0.95],
-        "val_acc_phase1_by_epoch": [0.9], "val_acc_fine_tune_by_epoch": [0.95],
-        "phase1_first_epoch_s": [5.0], "finetune_first_epoch_s": [6.0],
-        "augmentation_ms_per_batch": 20.0, "phase1_over_step_bound": 1.1, "phase1_floor_over_bound": 1.2,
+        "val_acc_phase1_per_seed": [0.9],
+        "val_acc_final_per_seed": [0.95],
+        "val_acc_phase1_by_epoch": [0.9],
+        "val_acc_fine_tune_by_epoch": [0.95],
+        "phase1_first_epoch_s": [5.0],
+        "finetune_first_epoch_s": [6.0],
+        "augmentation_ms_per_batch": 20.0,
+        "phase1_over_step_bound": 1.1,
+        "phase1_floor_over_bound": 1.2,
         "speed_per_seed": {"42": {"phase1_over_bound": 1.3, "finetune_over_bound": 1.1}},
         **measured(litert_int8_agreement=62 / 65),
     }

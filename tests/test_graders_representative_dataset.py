@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import grader_answers as answers
+import grader_answers_representative as representative
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import grader_answers as answers
-import grader_answers_representative as representative
 from helpers import config, graders, reference
 
 
@@ -46,8 +46,11 @@ def test_messages_do_not_print_the_answer():
             assert "unbatch" not in message and ".take(" not in message
 
 
-@pytest.mark.parametrize("answer", [representative.untouched, representative.forgot_return, None],
-                         ids=["untouched", "forgot_return", "None"])
+@pytest.mark.parametrize(
+    "answer",
+    [representative.untouched, representative.forgot_return, None],
+    ids=["untouched", "forgot_return", "None"],
+)
 def test_unfinished_exercise_is_not_yet(answer):
     result = graders.check_representative_dataset(answer)
     assert result.status == graders.NOT_YET, result.messages
@@ -63,8 +66,12 @@ def test_passing_the_inner_generator_function_says_so():
 def test_the_model_decides_between_raw_and_preprocessed_pixels():
     """The course's model scales pixels itself; one without preprocess_input needs [-1, 1] samples."""
     course_model = reference.alpaca_model(config.IMG_SIZE, reference.data_augmenter())
-    assert graders.check_representative_dataset(representative.representative_tensors, course_model).passed
-    assert graders.check_representative_dataset(representative.preprocessed, course_model).codes == ["preprocessed"]
+    assert graders.check_representative_dataset(
+        representative.representative_tensors, course_model
+    ).passed
+    assert graders.check_representative_dataset(
+        representative.preprocessed, course_model
+    ).codes == ["preprocessed"]
 
     bare_model = representative.model_without_preprocessing()
     assert graders.check_representative_dataset(representative.preprocessed, bare_model).passed
@@ -105,8 +112,9 @@ def test_generator_error_shows_type_message_and_line():
     assert "AttributeError" in result.messages[0] and "image.reshape" in result.messages[0]
 
 
-@pytest.mark.parametrize("value", ["make_representative_dataset", 3, [], np.zeros(3), object()],
-                         ids=_name)
+@pytest.mark.parametrize(
+    "value", ["make_representative_dataset", 3, [], np.zeros(3), object()], ids=_name
+)
 def test_odd_inputs_get_a_verdict_never_an_exception(value):
     result = graders.check_representative_dataset(value)
     assert result.status in (graders.FAILED, graders.NOT_YET)

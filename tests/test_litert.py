@@ -36,7 +36,9 @@ def images() -> np.ndarray:
     ramp = np.linspace(0, 255, config.IMG_SIZE[0], dtype=np.float32)
     base = np.stack([ramp[None, :].repeat(config.IMG_SIZE[0], 0)] * 3, axis=-1)
     noise = rng.normal(0, 30, (12, *config.IMG_SHAPE))
-    return np.clip(base[None] * rng.uniform(0.3, 1.0, (12, 1, 1, 3)) + noise, 0, 255).astype(np.float32)
+    return np.clip(base[None] * rng.uniform(0.3, 1.0, (12, 1, 1, 3)) + noise, 0, 255).astype(
+        np.float32
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +47,15 @@ def exported(tmp_path_factory: pytest.TempPathFactory, images: np.ndarray) -> di
     folder = tmp_path_factory.mktemp("litert")
     dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(len(images), "int32"))).batch(4)
     representative = reference.make_representative_dataset(dataset, count=len(images))
-    paths = {kind: litert.export(model, folder / f"{kind.replace(' ', '_')}.tflite", kind,
-                                 representative if kind == litert.INT8 else None)
-             for kind in litert.QUANTIZATIONS}
+    paths = {
+        kind: litert.export(
+            model,
+            folder / f"{kind.replace(' ', '_')}.tflite",
+            kind,
+            representative if kind == litert.INT8 else None,
+        )
+        for kind in litert.QUANTIZATIONS
+    }
     return {"model": model, **paths}
 
 
@@ -67,11 +75,15 @@ def test_int8_export_takes_int8_raw_pixels_minus_128(exported, images):
     assert np.dtype(quantization.dtype) == np.int8
     assert quantization.scale == pytest.approx(1.0, abs=0.01) and quantization.zero_point == -128
     assert np.dtype(int8_model.output_quantization.dtype) == np.int8
-    np.testing.assert_array_equal(quantization.quantize(np.array([0.0, 128.0, 255.0])), [-128, 0, 127])
+    np.testing.assert_array_equal(
+        quantization.quantize(np.array([0.0, 128.0, 255.0])), [-128, 0, 127]
+    )
     keras_logits = exported["model"].predict_on_batch(images).reshape(-1)
     spread = keras_logits.max() - keras_logits.min()
     # int8 arithmetic: close to Keras, not equal.
-    np.testing.assert_allclose(int8_model.predict_logits(images), keras_logits, atol=0.1 * spread + 0.05)
+    np.testing.assert_allclose(
+        int8_model.predict_logits(images), keras_logits, atol=0.1 * spread + 0.05
+    )
 
 
 def test_quantized_files_are_smaller(exported):
@@ -123,7 +135,9 @@ def test_forced_fallback_runs_the_same_file_with_tensorflow(exported, images, mo
     monkeypatch.undo()
     preferred.__init__(exported[litert.INT8])
     assert preferred.runtime.startswith("ai-edge-litert")
-    np.testing.assert_allclose(fallback.predict_logits(images), preferred.predict_logits(images), atol=1e-5)
+    np.testing.assert_allclose(
+        fallback.predict_logits(images), preferred.predict_logits(images), atol=1e-5
+    )
 
 
 def test_export_options_are_the_converter_attributes_keras_sets():
@@ -142,5 +156,9 @@ def test_export_options_are_the_converter_attributes_keras_sets():
     with pytest.raises(ValueError, match="unknown quantization"):
         litert.export_options("int4")
     with pytest.raises(ValueError, match="Unknown converter attribute"):
-        small_model().export(str(Path("/tmp/never-written.tflite")), format="litert", verbose=False,
-                             quantize_everything=True)
+        small_model().export(
+            str(Path("/tmp/never-written.tflite")),
+            format="litert",
+            verbose=False,
+            quantize_everything=True,
+        )

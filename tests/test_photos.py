@@ -119,7 +119,9 @@ def test_a_colour_photo_becomes_160_by_160_raw_pixels_resized_like_training():
 def test_transparent_parts_go_on_white_and_say_so():
     photo = photos.load_photo(transparent_png(), "logo.png")
     assert photo.image.shape == config.IMG_SHAPE
-    np.testing.assert_allclose(photo.image[:, :70], 255.0, atol=1.0)  # the transparent half is white
+    np.testing.assert_allclose(
+        photo.image[:, :70], 255.0, atol=1.0
+    )  # the transparent half is white
     assert photo.image[:, -40:, 2].mean() > 200  # the opaque half keeps its blue
     assert any("transparent" in note for note in photo.notes)
 
@@ -140,7 +142,9 @@ def test_a_40_megapixel_photo_is_shrunk_quickly():
     assert photo.original_size == (7744, 5164)
     assert photo.image.shape == config.IMG_SHAPE
     assert any("40.0 megapixels" in note for note in photo.notes)
-    assert seconds < 5, f"decoding took {seconds:.1f} s: the JPEG should be decoded at reduced scale"
+    assert seconds < 5, (
+        f"decoding took {seconds:.1f} s: the JPEG should be decoded at reduced scale"
+    )
     # Still the same picture: red on the left, blue on the right.
     assert photo.image[:, :60, 0].mean() > 180 and photo.image[:, -60:, 2].mean() > 180
 
@@ -200,8 +204,13 @@ def test_an_image_with_too_many_pixels_is_refused(monkeypatch):
 def upload(explorer: widgets.PhotoExplorer, data: bytes, name: str) -> None:
     """What JupyterLab sends when a file is chosen (ipywidgets 8's FileUpload value)."""
     explorer.upload.value = (
-        {"name": name, "type": "image/jpeg", "size": len(data), "content": memoryview(data),
-         "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)},
+        {
+            "name": name,
+            "type": "image/jpeg",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        },
     )
 
 
@@ -236,8 +245,15 @@ def test_a_bad_upload_shows_a_message_and_no_picture(make, name, phrase):
     assert explorer.error is None and "again.jpg" in explorer.text
 
 
-@pytest.mark.parametrize("make, note", [(transparent_png, "transparent"), (grayscale_jpeg, "black-and-white"),
-                                        (huge_jpeg, "megapixels")], ids=["alpha", "grayscale", "40mp"])
+@pytest.mark.parametrize(
+    "make, note",
+    [
+        (transparent_png, "transparent"),
+        (grayscale_jpeg, "black-and-white"),
+        (huge_jpeg, "megapixels"),
+    ],
+    ids=["alpha", "grayscale", "40mp"],
+)
 def test_unusual_photos_are_shown_with_a_note(make, note):
     explorer = widgets.photo_explorer(MODELS["Keras"], MODELS["LiteRT int8"], interactive=True)
     upload(explorer, make(), "photo")
@@ -272,7 +288,9 @@ def test_static_fallback_shows_the_file_given(tmp_path: Path):
     assert [label.get_text() for label in bars.get_yticklabels()] == ["LiteRT int8", "Keras"]
 
 
-@pytest.mark.parametrize("content, phrase", [(None, "Cannot read"), (b"", "is empty")], ids=["missing", "empty"])
+@pytest.mark.parametrize(
+    "content, phrase", [(None, "Cannot read"), (b"", "is empty")], ids=["missing", "empty"]
+)
 def test_static_fallback_says_what_is_wrong_in_a_figure(tmp_path: Path, content, phrase):
     path = tmp_path / "photo.jpg"
     if content is not None:
@@ -290,5 +308,7 @@ def test_static_fallback_without_a_path_says_what_to_pass():
 def test_an_explorer_with_a_path_shows_it_first(tmp_path: Path):
     path = tmp_path / "first.png"
     path.write_bytes(transparent_png())
-    explorer = widgets.photo_explorer(MODELS["Keras"], MODELS["LiteRT int8"], path=path, interactive=True)
+    explorer = widgets.photo_explorer(
+        MODELS["Keras"], MODELS["LiteRT int8"], path=path, interactive=True
+    )
     assert "first.png" in explorer.text and explorer.picture.value
