@@ -354,7 +354,7 @@ def _augmenter_behaviour(augmenter: keras.Model, findings: _Findings) -> None:
 
 
 @_grader("data_augmenter", "data_augmenter() returns a Sequential that flips images left-right, "
-         "then rotates them by a small random angle, and leaves images unchanged at inference.")
+         "then rotates them by a random angle, and leaves images unchanged at inference.")
 def check_data_augmenter(
     data_augmenter: Any, *, time_limit_s: float | None = None, _timings: dict[str, float]
 ) -> _Findings:
