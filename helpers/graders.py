@@ -14,20 +14,19 @@ the answer.
 
 This file holds what is checked. How it is checked lives beside it:
 `helpers.verdicts` (the result and its display), `helpers.progress` (the
-record behind `summary()`), `helpers.learner_calls` (calling the learner's
+record behind `summary()`), `helpers.check_runner` (`@_grader`: every check
+runs safely, displayed and recorded), `helpers.learner_calls` (calling the learner's
 function in a worker thread with a time limit) and `helpers.model_facts`
 (walking a model's graph, finding the MobileNetV2 base).
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import re
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ import tensorflow as tf
 from keras import layers
 
 from helpers import config
+from helpers.check_runner import grader as _grader
 from helpers.learner_calls import FILL_IN as _FILL_IN
 from helpers.learner_calls import call_and_screen as _call_and_screen
 from helpers.learner_calls import error_line as _error_line
@@ -47,7 +47,7 @@ from helpers.model_facts import imagenet_first_kernel as _imagenet_kernel
 from helpers.model_facts import is_mobilenet_v2 as _is_mobilenet_v2
 from helpers.model_facts import main_path as _main_path
 from helpers.model_facts import weight_file_name
-from helpers.progress import EXERCISES, ProgressSummary, record_progress, summary
+from helpers.progress import EXERCISES, ProgressSummary, summary
 from helpers.verdicts import ERROR, FAILED, NOT_YET, PASSED, GradeResult
 # The rules below use short private names for the two tools every rule needs:
 # `_Findings` collects problems, `_Verdict` ends a check early with a status.
@@ -56,57 +56,6 @@ from helpers.verdicts import Verdict as _Verdict
 
 # Relative tolerance for learning rates: float32 stores 1e-4 as 9.9999997e-05.
 LEARNING_RATE_RTOL: float = 1e-5
-
-
-# ---------------------------------------------------------------------------
-# How every check runs: safely, displayed, recorded
-# ---------------------------------------------------------------------------
-
-
-def _grader(exercise: str, success: str) -> Callable[[Callable[..., _Findings]], Callable[..., GradeResult]]:
-    """Turn a function that collects findings into a safe, displaying, recording check."""
-
-    def decorate(collect: Callable[..., _Findings]) -> Callable[..., GradeResult]:
-        def check(*args: Any, **kwargs: Any) -> GradeResult:
-            started = time.perf_counter()
-            timings: dict[str, float] = {}
-            try:
-                findings = collect(*args, _timings=timings, **kwargs)
-                if findings:
-                    result = GradeResult(exercise, FAILED, findings.messages, findings.codes)
-                else:
-                    result = GradeResult(exercise, PASSED, [success], [])
-            except _Verdict as verdict:
-                result = GradeResult(exercise, verdict.status, [verdict.message], [verdict.code])
-            except Exception as error:  # a bug in the grader: report it, never raise
-                result = GradeResult(
-                    exercise,
-                    ERROR,
-                    [f"The grader hit an internal error: {_error_line(error)}. Your code may be "
-                     "fine; please report this."],
-                    ["internal-error"],
-                )
-            total = time.perf_counter() - started
-            timings["total"] = total
-            timings["grader"] = total - timings.get("learner", 0.0)
-            result.timings = timings
-            record_progress(result)
-            try:
-                result._show()
-            except Exception:  # displaying must never break the learner's cell
-                pass
-            return result
-
-        functools.update_wrapper(check, collect)
-        del check.__wrapped__  # type: ignore[attr-defined]
-        signature = inspect.signature(collect)
-        check.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[p for n, p in signature.parameters.items() if n != "_timings"],
-            return_annotation="GradeResult",
-        )
-        return check
-
-    return decorate
 
 
 def _ramp_image(shape: tuple[int, ...]) -> np.ndarray:
