@@ -23,7 +23,9 @@ from helpers.progress import record_progress
 from helpers.verdicts import ERROR, FAILED, PASSED, Findings, GradeResult, Verdict
 
 
-def grader(exercise: str, success: str) -> Callable[[Callable[..., Findings]], Callable[..., GradeResult]]:
+def grader(
+    exercise: str, success: str
+) -> Callable[[Callable[..., Findings]], Callable[..., GradeResult]]:
     """Turn a function that collects findings into a safe, displaying, recording check."""
 
     def decorate(collect: Callable[..., Findings]) -> Callable[..., GradeResult]:
@@ -42,8 +44,10 @@ def grader(exercise: str, success: str) -> Callable[[Callable[..., Findings]], C
                 result = GradeResult(
                     exercise,
                     ERROR,
-                    [f"The grader hit an internal error: {error_line(error)}. Your code may be "
-                     "fine; please report this."],
+                    [
+                        f"The grader hit an internal error: {error_line(error)}. Your code may be "
+                        "fine; please report this."
+                    ],
                     ["internal-error"],
                 )
             total = time.perf_counter() - started

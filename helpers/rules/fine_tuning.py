@@ -46,16 +46,22 @@ def _batchnorm_choice_problems(base: keras.Model, findings: Findings) -> bool:
         return False
     frozen_norms = [l for l in norms if not l.trainable]
     if config.FREEZE_BATCHNORM_IN_FINE_TUNING and len(frozen_norms) < len(norms):
-        findings.add("batchnorm-adapting", f"{len(norms) - len(frozen_norms)} BatchNormalization "
-                     "layers above fine_tune_at are trainable: this course freezes them (a "
-                     "BatchNormalization layer with trainable=False runs in inference mode; "
-                     "training=False does not do that during fit). See notebook 05.")
+        findings.add(
+            "batchnorm-adapting",
+            f"{len(norms) - len(frozen_norms)} BatchNormalization "
+            "layers above fine_tune_at are trainable: this course freezes them (a "
+            "BatchNormalization layer with trainable=False runs in inference mode; "
+            "training=False does not do that during fit). See notebook 05.",
+        )
     if not config.FREEZE_BATCHNORM_IN_FINE_TUNING and frozen_norms:
-        findings.add("batchnorm-frozen", f"{len(frozen_norms)} BatchNormalization layers above "
-                     "fine_tune_at are frozen. Freezing them keeps them in inference mode (the "
-                     "Keras guide's advice), but this course lets them adapt to your images "
-                     "(freezing them measured no better here, notebook 05): freeze only the "
-                     "layers before fine_tune_at.")
+        findings.add(
+            "batchnorm-frozen",
+            f"{len(frozen_norms)} BatchNormalization layers above "
+            "fine_tune_at are frozen. Freezing them keeps them in inference mode (the "
+            "Keras guide's advice), but this course lets them adapt to your images "
+            "(freezing them measured no better here, notebook 05): freeze only the "
+            "layers before fine_tune_at.",
+        )
     return True
 
 
@@ -71,13 +77,19 @@ def freezing_problems(base: keras.Model, findings: Findings) -> None:
     frozen = [i for i, l in weighted if not l.trainable]
     if not base.trainable or len(frozen) == len(weighted):
         if not _frozen_base_cause(base, findings):
-            findings.add("nothing-unfrozen", "The base model is still entirely frozen: unfreeze "
-                         "it first (trainable), then freeze only the layers before fine_tune_at.")
+            findings.add(
+                "nothing-unfrozen",
+                "The base model is still entirely frozen: unfreeze "
+                "it first (trainable), then freeze only the layers before fine_tune_at.",
+            )
         return
     if not frozen:
-        findings.add("nothing-frozen", "Every layer of the base model is trainable: after "
-                     "unfreezing the base, freeze the layers before fine_tune_at again, so only "
-                     "the top layers are fine-tuned.")
+        findings.add(
+            "nothing-frozen",
+            "Every layer of the base model is trainable: after "
+            "unfreezing the base, freeze the layers before fine_tune_at again, so only "
+            "the top layers are fine-tuned.",
+        )
         return
     if _batchnorm_choice_problems(base, findings):
         return
@@ -91,69 +103,108 @@ def freezing_problems(base: keras.Model, findings: Findings) -> None:
         # The learner thinks in slice ends: count the leading frozen layers, weightless ones too.
         leading = next((i for i, l in enumerate(base.layers) if l.trainable), len(base.layers))
         leading = max(leading, 1 + max(frozen))
-        findings.add("fine-tune-at", f"The first {leading} layers of the base are frozen, but it "
-                     f"should be the layers before fine_tune_at ({at}), and the rest trainable: "
-                     "look at the slice in your loop.")
+        findings.add(
+            "fine-tune-at",
+            f"The first {leading} layers of the base are frozen, but it "
+            f"should be the layers before fine_tune_at ({at}), and the rest trainable: "
+            "look at the slice in your loop.",
+        )
     elif frozen == [i for i in weighted_indices if i >= frozen[0]]:
-        findings.add("frozen-top", "The top layers of the base are frozen and the bottom ones "
-                     "trainable: it should be the other way round (look at the slice).")
+        findings.add(
+            "frozen-top",
+            "The top layers of the base are frozen and the bottom ones "
+            "trainable: it should be the other way round (look at the slice).",
+        )
     else:
-        findings.add("frozen-pattern", f"{len(frozen)} scattered layers of the base are frozen: "
-                     f"freeze exactly the layers before fine_tune_at ({at}).")
+        findings.add(
+            "frozen-pattern",
+            f"{len(frozen)} scattered layers of the base are frozen: "
+            f"freeze exactly the layers before fine_tune_at ({at}).",
+        )
 
 
 def loss_problems(loss_function: Any, findings: Findings) -> None:
     """A BinaryCrossentropy object told that the model outputs logits."""
     if isinstance(loss_function, str):
-        findings.add("loss-string", f"loss_function is the string '{loss_function}', which "
-                     "builds a loss that expects probabilities. Create the loss object yourself "
-                     "and tell it the model outputs logits.")
+        findings.add(
+            "loss-string",
+            f"loss_function is the string '{loss_function}', which "
+            "builds a loss that expects probabilities. Create the loss object yourself "
+            "and tell it the model outputs logits.",
+        )
         return
     if not isinstance(loss_function, keras.losses.BinaryCrossentropy):
         what = getattr(loss_function, "__name__", type(loss_function).__name__)
-        findings.add("loss-class", f"loss_function is {what}, not the binary cross-entropy "
-                     "loss object for two classes.")
+        findings.add(
+            "loss-class",
+            f"loss_function is {what}, not the binary cross-entropy loss object for two classes.",
+        )
         return
     if not loss_function.get_config().get("from_logits", False):
-        findings.add("loss-probabilities", "The loss is told the model outputs probabilities "
-                     "(from_logits is False), but the model outputs logits.")
+        findings.add(
+            "loss-probabilities",
+            "The loss is told the model outputs probabilities "
+            "(from_logits is False), but the model outputs logits.",
+        )
 
 
 def optimizer_problems(optimizer: Any, findings: Findings) -> None:
     """Adam at a tenth of the base learning rate, compared with a relative tolerance."""
     if isinstance(optimizer, str):
-        findings.add("optimizer-string", f"optimizer is the string '{optimizer}', which uses the "
-                     "default learning rate: create the optimizer object with the fine-tuning "
-                     "learning rate.")
+        findings.add(
+            "optimizer-string",
+            f"optimizer is the string '{optimizer}', which uses the "
+            "default learning rate: create the optimizer object with the fine-tuning "
+            "learning rate.",
+        )
         return
-    if not isinstance(optimizer, keras.optimizers.Adam) or isinstance(optimizer, keras.optimizers.AdamW):
-        findings.add("optimizer-class", f"optimizer is a {type(optimizer).__name__}: fine-tuning "
-                     "continues with the same kind of optimizer as before, Adam.")
+    if not isinstance(optimizer, keras.optimizers.Adam) or isinstance(
+        optimizer, keras.optimizers.AdamW
+    ):
+        findings.add(
+            "optimizer-class",
+            f"optimizer is a {type(optimizer).__name__}: fine-tuning "
+            "continues with the same kind of optimizer as before, Adam.",
+        )
         return
     rate = optimizer.get_config().get("learning_rate")
     if isinstance(rate, dict):
-        findings.add("learning-rate-schedule", "The learning rate is a schedule: use one fixed, "
-                     "smaller learning rate for fine-tuning.")
+        findings.add(
+            "learning-rate-schedule",
+            "The learning rate is a schedule: use one fixed, "
+            "smaller learning rate for fine-tuning.",
+        )
         return
     rate, target = float(rate), config.FINE_TUNE_LEARNING_RATE
     if math.isclose(rate, target, rel_tol=LEARNING_RATE_RTOL):
         return
     if math.isclose(rate, config.BASE_LEARNING_RATE, rel_tol=LEARNING_RATE_RTOL):
-        findings.add("learning-rate-not-reduced", f"The learning rate is {rate:.3g}, the same as "
-                     "before fine-tuning: the unfrozen layers need a smaller one, so they only "
-                     "adjust slightly (see the instructions).")
+        findings.add(
+            "learning-rate-not-reduced",
+            f"The learning rate is {rate:.3g}, the same as "
+            "before fine-tuning: the unfrozen layers need a smaller one, so they only "
+            "adjust slightly (see the instructions).",
+        )
     elif rate < target:
-        findings.add("learning-rate-too-small", f"The learning rate {rate:.3g} is reduced too "
-                     "much: the instructions give a smaller reduction of base_learning_rate.")
+        findings.add(
+            "learning-rate-too-small",
+            f"The learning rate {rate:.3g} is reduced too "
+            "much: the instructions give a smaller reduction of base_learning_rate.",
+        )
     else:
-        findings.add("learning-rate-too-large", f"The learning rate {rate:.3g} is larger than the "
-                     "instructions ask: fine-tuning needs a fraction of base_learning_rate.")
+        findings.add(
+            "learning-rate-too-large",
+            f"The learning rate {rate:.3g} is larger than the "
+            "instructions ask: fine-tuning needs a fraction of base_learning_rate.",
+        )
 
 
-_THRESHOLD_HELP = ("On a one-unit output, 'accuracy' means binary accuracy with threshold 0.5. "
-                   "That fits probabilities, but this model outputs logits, where the boundary "
-                   "between the classes is 0: use a binary accuracy metric whose threshold is set "
-                   "for logits.")
+_THRESHOLD_HELP = (
+    "On a one-unit output, 'accuracy' means binary accuracy with threshold 0.5. "
+    "That fits probabilities, but this model outputs logits, where the boundary "
+    "between the classes is 0: use a binary accuracy metric whose threshold is set "
+    "for logits."
+)
 
 
 def metric_items(metrics: Any) -> list[Any]:
@@ -174,16 +225,22 @@ def metrics_problems(metrics: Any, findings: Findings) -> None:
     good = 0
     for metric in items:
         name = metric if isinstance(metric, str) else getattr(metric, "__name__", None)
-        if isinstance(metric, str) or (callable(metric) and not isinstance(metric, keras.metrics.Metric)):
+        if isinstance(metric, str) or (
+            callable(metric) and not isinstance(metric, keras.metrics.Metric)
+        ):
             if str(name).lower() in ("accuracy", "acc", "binary_accuracy", "binaryaccuracy"):
                 findings.add("metric-threshold", f"The metric {name!r}: {_THRESHOLD_HELP}")
             else:
-                findings.add("metric-other", f"The metric {name!r} is not an accuracy for logits: "
-                             "use a binary accuracy metric whose threshold is set for logits.")
+                findings.add(
+                    "metric-other",
+                    f"The metric {name!r} is not an accuracy for logits: "
+                    "use a binary accuracy metric whose threshold is set for logits.",
+                )
             continue
         if not isinstance(metric, keras.metrics.Metric):
-            findings.add("metric-type", f"metrics holds a {type(metric).__name__}, not a Keras "
-                         "metric.")
+            findings.add(
+                "metric-type", f"metrics holds a {type(metric).__name__}, not a Keras metric."
+            )
             continue
         metric_config = metric.get_config()
         if isinstance(metric, keras.metrics.BinaryAccuracy):
@@ -191,23 +248,37 @@ def metrics_problems(metrics: Any, findings: Findings) -> None:
             if math.isclose(threshold, 0.0, abs_tol=1e-9):
                 good += 1
             else:
-                findings.add("metric-threshold", f"BinaryAccuracy with threshold {threshold:g}: "
-                             f"{_THRESHOLD_HELP}")
+                findings.add(
+                    "metric-threshold",
+                    f"BinaryAccuracy with threshold {threshold:g}: {_THRESHOLD_HELP}",
+                )
         elif isinstance(metric, keras.metrics.Accuracy):
-            findings.add("metric-accuracy-class", "keras.metrics.Accuracy counts exact matches "
-                         "between labels and raw outputs, which logits never are: use a binary "
-                         "accuracy metric set for logits.")
+            findings.add(
+                "metric-accuracy-class",
+                "keras.metrics.Accuracy counts exact matches "
+                "between labels and raw outputs, which logits never are: use a binary "
+                "accuracy metric set for logits.",
+            )
         elif "from_logits" in metric_config:
             if not metric_config["from_logits"]:
-                findings.add("metric-probabilities", f"The metric {type(metric).__name__} "
-                             "expects probabilities, but the model outputs logits (look at "
-                             "from_logits).")
+                findings.add(
+                    "metric-probabilities",
+                    f"The metric {type(metric).__name__} "
+                    "expects probabilities, but the model outputs logits (look at "
+                    "from_logits).",
+                )
         elif "threshold" in metric_config or "thresholds" in metric_config:
-            findings.add("metric-threshold", f"The metric {type(metric).__name__} thresholds "
-                         f"outputs like probabilities. {_THRESHOLD_HELP}")
+            findings.add(
+                "metric-threshold",
+                f"The metric {type(metric).__name__} thresholds "
+                f"outputs like probabilities. {_THRESHOLD_HELP}",
+            )
     if good == 0 and not any(code.startswith("metric") for code in findings.codes):
-        findings.add("metric-missing", "metrics has no accuracy: add a binary accuracy metric "
-                     "whose threshold is set for logits.")
+        findings.add(
+            "metric-missing",
+            "metrics has no accuracy: add a binary accuracy metric "
+            "whose threshold is set for logits.",
+        )
 
 
 def _same(left: Any, right: Any) -> bool:
@@ -217,12 +288,15 @@ def _same(left: Any, right: Any) -> bool:
     return left is right or (isinstance(left, str) and left == right)
 
 
-def compile_problems(model: keras.Model, loss_function: Any, optimizer: Any, metrics: Any,
-                      findings: Findings) -> None:
+def compile_problems(
+    model: keras.Model, loss_function: Any, optimizer: Any, metrics: Any, findings: Findings
+) -> None:
     """The model must be recompiled with exactly these three objects."""
     if not getattr(model, "compiled", False):
-        findings.add("not-compiled", "The model is not compiled: compile it with your "
-                     "loss_function, optimizer and metrics.")
+        findings.add(
+            "not-compiled",
+            "The model is not compiled: compile it with your loss_function, optimizer and metrics.",
+        )
         return
     compile_config = getattr(getattr(model, "_compile_config", None), "config", None) or {}
     used_optimizer = compile_config.get("optimizer", getattr(model, "optimizer", None))
@@ -231,14 +305,19 @@ def compile_problems(model: keras.Model, loss_function: Any, optimizer: Any, met
         stale.append("optimizer")
     if not _same(compile_config.get("loss", getattr(model, "loss", None)), loss_function):
         stale.append("loss")
-    if "metrics" in compile_config and not _same(compile_config["metrics"], metrics) and not _same(
-        metric_items(compile_config["metrics"]), metric_items(metrics)
+    if (
+        "metrics" in compile_config
+        and not _same(compile_config["metrics"], metrics)
+        and not _same(metric_items(compile_config["metrics"]), metric_items(metrics))
     ):
         stale.append("metrics")
     if stale:
-        findings.add("not-recompiled", f"The model was compiled with a different "
-                     f"{', '.join(stale)} than the one(s) you passed: compile the model again "
-                     "with them after unfreezing (the changes take effect only on compile).")
+        findings.add(
+            "not-recompiled",
+            f"The model was compiled with a different "
+            f"{', '.join(stale)} than the one(s) you passed: compile the model again "
+            "with them after unfreezing (the changes take effect only on compile).",
+        )
 
 
 def _learner_function(name: str) -> Any:
@@ -276,14 +355,20 @@ def _unfroze_another_base(base: keras.Model) -> bool:
 def _frozen_base_cause(base: keras.Model, findings: Findings) -> bool:
     """The base inside `model` is entirely frozen: report a known cause, if one applies."""
     if assigns_trainable_none(_learner_function("prepare_fine_tuning")):
-        findings.add("trainable-none", "The base model is still entirely frozen, and "
-                     f"prepare_fine_tuning sets `trainable = None`. {TRAINABLE_NONE_HELP}")
+        findings.add(
+            "trainable-none",
+            "The base model is still entirely frozen, and "
+            f"prepare_fine_tuning sets `trainable = None`. {TRAINABLE_NONE_HELP}",
+        )
         return True
     if _unfroze_another_base(base):
-        findings.add("other-base", "The base inside `model` is still frozen, but you unfroze "
-                     "another MobileNetV2 (a new one, or a `base_model` that is not the model's "
-                     "own): that changes nothing in `model`. Unfreeze the base found inside "
-                     "`model`, as the first line of the function does.")
+        findings.add(
+            "other-base",
+            "The base inside `model` is still frozen, but you unfroze "
+            "another MobileNetV2 (a new one, or a `base_model` that is not the model's "
+            "own): that changes nothing in `model`. Unfreeze the base found inside "
+            "`model`, as the first line of the function does.",
+        )
         return True
     return False
 
