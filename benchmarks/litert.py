@@ -105,6 +105,16 @@ def format_table(results: Mapping[str, Any]) -> str:
     return report.format_table(results, TARGETS, figures=TABLE_ROWS)
 
 
+def render_section(results: Mapping[str, Any]) -> list[str]:
+    """The lines the benchmark prints for notebook 06: a heading and the table."""
+    return [
+        "",
+        f"notebook 06, LiteRT (int8 calibrated on {config.REPRESENTATIVE_SAMPLES} training images; "
+        "latency: median of single-image calls):",
+        format_table(results),
+    ]
+
+
 def measure() -> dict[str, Any]:
     """Train the course's model, export float32 and int8, measure both on the validation images."""
     import helpers

@@ -444,8 +444,8 @@ def photo_jpeg() -> bytes:
     from PIL import Image
 
     rows = np.linspace(0, 255, 480, dtype=np.uint8)[:, None]
-    pixels = np.stack([np.broadcast_to(rows, (480, 640)), np.full((480, 640), 120, np.uint8),
-                       np.broadcast_to(rows[::-1], (480, 640))], axis=-1)
+    red, blue = np.broadcast_to(rows, (480, 640)), np.broadcast_to(rows[::-1], (480, 640))
+    pixels = np.stack([red, np.full((480, 640), 120, np.uint8), blue], axis=-1)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="JPEG")
     return buffer.getvalue()
@@ -466,7 +466,9 @@ def test_photo_explorer_upload_in_jupyterlab(lab: tuple[LabServer, Path]) -> Non
             """Click the upload button and pick a file in the browser's file chooser."""
             with page.expect_file_chooser() as chooser:
                 button.click()
-            chooser.value.set_files(files=[{"name": name, "mimeType": mime_type, "buffer": content}])
+            chooser.value.set_files(
+                files=[{"name": name, "mimeType": mime_type, "buffer": content}]
+            )
 
         choose("my_alpaca.jpg", "image/jpeg", photo_jpeg())
         page.wait_for_function(

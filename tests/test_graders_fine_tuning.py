@@ -14,6 +14,7 @@ from keras import layers
 
 import grader_answers as answers
 from helpers import config, graders, reference
+from helpers.rules import fine_tuning as fine_tuning_rules
 
 
 def _name(value: Any) -> str:
@@ -118,11 +119,11 @@ def test_check_changes_nothing(phase1_model, answer):
     loss_function, optimizer, metrics = answer(phase1_model)
     before = answers.snapshot(phase1_model)
     optimizer_config = optimizer.get_config()
-    metric_configs = [m.get_config() for m in graders._metric_items(metrics)]
+    metric_configs = [m.get_config() for m in fine_tuning_rules.metric_items(metrics)]
     graders.check_fine_tuning(phase1_model, loss_function, optimizer, metrics)
     answers.assert_same_snapshot(before, answers.snapshot(phase1_model))
     assert optimizer.get_config() == optimizer_config
-    assert [m.get_config() for m in graders._metric_items(metrics)] == metric_configs
+    assert [m.get_config() for m in fine_tuning_rules.metric_items(metrics)] == metric_configs
     assert not optimizer.built or int(optimizer.iterations) == 0
 
 

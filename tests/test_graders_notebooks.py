@@ -20,8 +20,13 @@ from keras.applications.mobilenet_v2 import preprocess_input
 
 from helpers import config, graders, reference
 
-EXERCISES = ["create_datasets", "data_augmenter", "alpaca_model", "prepare_fine_tuning",
-             "make_representative_dataset"]
+EXERCISES = [
+    "create_datasets",
+    "data_augmenter",
+    "alpaca_model",
+    "prepare_fine_tuning",
+    "make_representative_dataset",
+]
 
 
 def _cells(notebook: Path) -> list[str]:

@@ -153,3 +153,26 @@ def test_prepare_fine_tuning_unfreezes_and_compiles_like_the_reference() -> None
     assert _compile_settings(master_model, master_returned) == _compile_settings(
         expected_model, expected_returned
     )
+
+
+# --- Notebook 06: make_representative_dataset ---
+
+
+def test_make_representative_dataset_yields_what_the_reference_yields() -> None:
+    """The same images in the same order, with the same shape, dtype and pixel values."""
+    import tensorflow as tf
+
+    master_function_ = master_function("06_export_litert.ipynb", "make_representative_dataset")
+    rng = np.random.default_rng(config.SEED)
+    images = rng.uniform(0, 255, (7, *config.IMG_SHAPE)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(7, dtype="int32"))).batch(3)
+    samples = [
+        [[np.asarray(part) for part in sample] for sample in make(dataset, 5)()]
+        for make in (master_function_, reference.make_representative_dataset)
+    ]
+    assert len(samples[0]) == len(samples[1]) == 5
+    for master_sample, reference_sample in zip(*samples):
+        assert len(master_sample) == len(reference_sample) == 1
+        assert master_sample[0].shape == reference_sample[0].shape == (1, *config.IMG_SHAPE)
+        assert master_sample[0].dtype == reference_sample[0].dtype == np.float32
+        np.testing.assert_array_equal(master_sample[0], reference_sample[0])

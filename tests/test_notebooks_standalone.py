@@ -42,25 +42,37 @@ EXPORT = config.PROJECT_ROOT / "solutions" / "06_export_litert.ipynb"
 
 
 @pytest.mark.slow
-def test_export_notebook_runs_without_notebook_05(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_notebook_runs_without_notebook_05(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """06 with no saved model: it says so, trains one through helpers, and exports that."""
     empty_artifacts = tmp_path / "artifacts"
     monkeypatch.setenv(config.ENV_ARTIFACTS_DIR, str(empty_artifacts))  # the kernel inherits it
     notebook = nbformat.read(EXPORT, as_version=4)
     client = NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(EXPORT.parent)}}
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(EXPORT.parent)}},
     )
     client.execute()  # raises CellExecutionError on any failing cell
 
     def text_of(cell: nbformat.NotebookNode) -> str:
         return "\n".join(
-            output.get("text", "") + str(output.get("data", {}).get("text/plain", "")) for output in cell.outputs
+            output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            for output in cell.outputs
         )
 
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert any("No model saved by notebook 05: training one now" in text_of(cell) for cell in code_cells)
+    said = "No model saved by notebook 05: training one now"
+    assert any(said in text_of(cell) for cell in code_cells)
     grader_cells = [cell for cell in code_cells if "graders.check_" in cell.source]
-    assert grader_cells and all(text_of(cell).lstrip().startswith("Passed") for cell in grader_cells)
+    assert grader_cells
+    assert all(text_of(cell).lstrip().startswith("Passed") for cell in grader_cells)
     # 06 writes its .tflite files, never a model file: saving the model is 05's job.
     written = sorted(path.name for path in empty_artifacts.rglob("*") if path.is_file())
-    assert written == ["alpaca_dynamic_range.tflite", "alpaca_float32.tflite", "alpaca_int8.tflite"]
+    assert written == [
+        "alpaca_dynamic_range.tflite",
+        "alpaca_float32.tflite",
+        "alpaca_int8.tflite",
+    ]
