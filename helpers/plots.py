@@ -432,10 +432,20 @@ def plot_export_comparison(
     time_ax.set_ylabel("ms per image (median)")
     time_ax.set_title("latency, one image at a time", fontsize=10)
     positions = np.arange(len(rows))
-    quality_ax.bar(positions - 0.2, [row.accuracy for row in rows], width=0.4, label="accuracy",
-                   color="tab:green")
-    quality_ax.bar(positions + 0.2, [row.agreement for row in rows], width=0.4,
-                   label="agrees with Keras", color="tab:grey")
+    quality_ax.bar(
+        positions - 0.2,
+        [row.accuracy for row in rows],
+        width=0.4,
+        label="accuracy",
+        color="tab:green",
+    )
+    quality_ax.bar(
+        positions + 0.2,
+        [row.agreement for row in rows],
+        width=0.4,
+        label="agrees with Keras",
+        color="tab:grey",
+    )
     if keras_accuracy is not None:
         quality_ax.axhline(keras_accuracy, color="black", linestyle="--", label="Keras accuracy")
     quality_ax.set_xticks(positions, labels=names)
@@ -443,7 +453,9 @@ def plot_export_comparison(
     quality_ax.set_ylim(0.8, 1.005)
     quality_ax.set_title("on the validation images", fontsize=10)
     # Below the axes: inside, it would cover the bars it explains.
-    quality_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=7, frameon=False)
+    quality_ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=7, frameon=False
+    )
     for ax in (size_ax, time_ax, quality_ax):
         ax.tick_params(axis="x", labelsize=8)
     return figure

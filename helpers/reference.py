@@ -370,7 +370,9 @@ def load_fine_tuned(directory: Path = config.ARTIFACTS_DIR) -> keras.Model | Non
         return None
     model = keras.saving.load_model(model_path, compile=False)
     # No optimizer: 06 only predicts and evaluates, it never trains this model.
-    model.compile(loss=keras.losses.BinaryCrossentropy(from_logits=True), metrics=[logit_accuracy()])
+    model.compile(
+        loss=keras.losses.BinaryCrossentropy(from_logits=True), metrics=[logit_accuracy()]
+    )
     return model
 
 

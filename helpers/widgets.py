@@ -628,24 +628,35 @@ def predict_photo(
     except photos.PhotoError as error:
         return PhotoResult(error=str(error), lines=(str(error),))
     try:
-        probabilities = {label: predicted_probability(model, photo.image) for label, model in models.items()}
+        probabilities = {
+            label: predicted_probability(model, photo.image) for label, model in models.items()
+        }
     except Exception as error:  # a broken model must not leave a traceback in the widget
-        message = (f"'{name}' was read, but predicting failed: {type(error).__name__}: "
-                   f"{' '.join(str(error).split())[:200]}")
+        message = (
+            f"'{name}' was read, but predicting failed: {type(error).__name__}: "
+            f"{' '.join(str(error).split())[:200]}"
+        )
         return PhotoResult(error=message, lines=(message,))
     width, height = photo.original_size
-    lines = [f"{name}: {width} \u00d7 {height} pixels, shown as the model sees it "
-             f"({config.IMG_SIZE[0]} \u00d7 {config.IMG_SIZE[1]})"]
+    lines = [
+        f"{name}: {width} \u00d7 {height} pixels, shown as the model sees it "
+        f"({config.IMG_SIZE[0]} \u00d7 {config.IMG_SIZE[1]})"
+    ]
     verdicts = set()
     for label, probability in probabilities.items():
         predicted = class_names[int(probability > config.DECISION_THRESHOLD)]
         verdicts.add(predicted)
         lines.append(f"{label}: P({class_names[1]}) = {probability:.3f} \u2192 {predicted}")
     if len(probabilities) > 1:
-        lines.append("The models agree." if len(verdicts) == 1 else
-                     "The models disagree: this photo sits close to the boundary between the classes.")
+        lines.append(
+            "The models agree."
+            if len(verdicts) == 1
+            else "The models disagree: this photo sits close to the boundary between the classes."
+        )
     lines.extend(photo.notes)
-    figure = plots.show_photo_predictions(photo.image, list(probabilities.items()), class_names, name)
+    figure = plots.show_photo_predictions(
+        photo.image, list(probabilities.items()), class_names, name
+    )
     return PhotoResult(photo, probabilities, figure, tuple(lines))
 
 
@@ -659,8 +670,12 @@ class PhotoExplorer(Explorer):
     `picture`, `figure`, `text`.
     """
 
-    def __init__(self, models: dict[str, Any], path: str | os.PathLike | None = None,
-                 class_names: Sequence[str] = config.CLASS_NAMES) -> None:
+    def __init__(
+        self,
+        models: dict[str, Any],
+        path: str | os.PathLike | None = None,
+        class_names: Sequence[str] = config.CLASS_NAMES,
+    ) -> None:
         self.models = dict(models)
         self.class_names = list(class_names)
         self.result = PhotoResult()
@@ -668,8 +683,12 @@ class PhotoExplorer(Explorer):
         self.probabilities: dict[str, float] = {}
         self.error: str | None = None
         self.upload = _label(
-            ipywidgets.FileUpload(accept="image/*", multiple=False, description="upload a photo",
-                                  layout=ipywidgets.Layout(width="auto")),
+            ipywidgets.FileUpload(
+                accept="image/*",
+                multiple=False,
+                description="upload a photo",
+                layout=ipywidgets.Layout(width="auto"),
+            ),
             "alpaca-photo-upload",
         )
         super().__init__([self.upload], "alpaca-photo-explorer")
@@ -677,7 +696,9 @@ class PhotoExplorer(Explorer):
         if path is not None:
             self.show_file(path)
         else:
-            self._show(None, ["Upload a photo (JPEG, PNG, GIF, BMP or WebP): an alpaca, or anything else."])
+            self._show(
+                None, ["Upload a photo (JPEG, PNG, GIF, BMP or WebP): an alpaca, or anything else."]
+            )
 
     def _on_upload(self) -> None:
         """Show the file just uploaded, then forget it so the same file can be chosen again."""
@@ -737,8 +758,10 @@ def photo_explorer(
     if _use_widgets(interactive):
         return PhotoExplorer(models, path, class_names)
     if path is None:
-        return _message_figure("Uploading needs JupyterLab. Here, pass a photo's file: "
-                               "photo_explorer(model, litert_model, path='my_photo.jpg').")
+        return _message_figure(
+            "Uploading needs JupyterLab. Here, pass a photo's file: "
+            "photo_explorer(model, litert_model, path='my_photo.jpg')."
+        )
     data, name, error = read_photo_file(path)
     result = predict_photo(data, name, models, class_names) if data is not None else None
     if result is None or result.figure is None:

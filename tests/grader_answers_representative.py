@@ -285,10 +285,12 @@ def untouched(dataset, count=config.REPRESENTATIVE_SAMPLES):
     def representative_dataset():
         ### START CODE HERE
         images = None  # replace None with your code
-        for image in images:  # noqa: B007  (the learner copy, as generated)
-            sample = None  # replace None with your code
-            yield sample
         ### END CODE HERE
+        for image in images:  # noqa: B007  (the learner copy, as generated)
+            ### START CODE HERE
+            sample = None  # replace None with your code
+            ### END CODE HERE
+            yield sample
 
     return representative_dataset
 

@@ -308,8 +308,8 @@ def test_the_command_line_check_is_quick_and_imports_no_tensorflow() -> None:
 # --- The real course ---------------------------------------------------------
 
 
-def test_there_are_five_masters() -> None:
-    assert [path.name[:3] for path in MASTERS] == ["01_", "02_", "03_", "04_", "05_"]
+def test_there_are_six_masters() -> None:
+    assert [path.name[:3] for path in MASTERS] == ["01_", "02_", "03_", "04_", "05_", "06_"]
 
 
 def test_every_master_has_an_up_to_date_learner_copy_and_nothing_else() -> None:
@@ -353,7 +353,7 @@ def test_exercise_numbers_run_through_the_course() -> None:
     for path in MASTERS:
         for cell in nbformat.read(path, as_version=4).cells:
             numbers += [int(n) for n in re.findall(r"^# UNQ_C(\d+)$", cell.source, re.MULTILINE)]
-    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) == 4
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) == 5
 
 
 @pytest.mark.parametrize("master_path", MASTERS, ids=lambda path: path.stem)
