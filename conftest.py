@@ -150,17 +150,20 @@ def browser_tests_skipped(terminalreporter: pytest.TerminalReporter) -> list[str
     ]
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
-    """Repeat the missing-weights hint under the failures, and say loudly when the browser test
-    was skipped."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> Iterator[None]:
+    """Repeat the missing-weights hint under the failures; after the short summary, the last
+    thing before the counts, say loudly when the browser test was skipped."""
     if WEIGHTS_SOURCE is None and exitstatus != 0:
         terminalreporter.write_line(NO_WEIGHTS_HINT, red=True)
+    result = yield
     skipped = browser_tests_skipped(terminalreporter)
     if skipped:
         terminalreporter.write_sep("!", "browser test not run", red=True, bold=True)
         terminalreporter.write_line(BROWSER_NOT_RUN, red=True, bold=True)
         for nodeid in skipped:
             terminalreporter.write_line(f"  skipped: {nodeid}", red=True)
+    return result
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
