@@ -303,7 +303,9 @@ def test_the_command_line_check_is_quick_and_imports_no_tensorflow() -> None:
     )
     elapsed = time.perf_counter() - started
     assert result.stdout.strip().endswith("False False"), result.stdout + result.stderr
-    assert elapsed < 10, f"--check took {elapsed:.1f} s"
+    # Generous on purpose (it takes about a second): the bound catches --check starting to
+    # execute notebooks or load models (minutes), not a busy machine.
+    assert elapsed < 120, f"--check took {elapsed:.1f} s"
 
 
 # --- The real course ---------------------------------------------------------

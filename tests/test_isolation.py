@@ -125,7 +125,7 @@ def test_a_garbage_model_in_the_repositorys_artifacts_changes_no_result(
     from helpers import reference
 
     # Control: reading the garbage fails, so any test that read it would fail or change.
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         reference.load_phase1(garbage_in_repository_artifacts)
 
     # The pytest process.
