@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import config
+from helpers import config, runtime
 
 
 def _weights_source() -> Path | None:
@@ -67,13 +67,13 @@ def seed_keras_home(keras_home: Path, source: Path | None) -> Path:
     models = keras_home / "models"
     models.mkdir(parents=True, exist_ok=True)
     if source is not None:
-        for name in [*config.WEIGHT_FILES.values(), config.CLASS_INDEX_FILE]:
+        for name in config.KERAS_CACHE_FILES:
             if (source / name).is_file():
                 shutil.copy2(source / name, models / name)
     return keras_home
 
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+runtime.quiet_tensorflow_logs()
 os.environ["MPLBACKEND"] = "Agg"
 # Kernels start in solutions/ or notebooks/, subprocesses wherever: all of them import this
 # checkout's helpers, even where the environment's editable install points at another clone.

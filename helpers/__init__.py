@@ -15,42 +15,16 @@ heavy imports when a notebook starts.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import warnings
-from collections.abc import Iterator
+
+from helpers.runtime import native_stderr_silenced, quiet_tensorflow_logs
 
 __version__ = "1.0.0"
 
 # Versions the notebooks' stored outputs were made with (see requirements.txt).
 EXPECTED_TENSORFLOW = "2.21"
 EXPECTED_KERAS_MAJOR = "3"
-
-
-def _quiet_tensorflow_logs() -> None:
-    """Hide TensorFlow's C++ start-up chatter (CUDA probes, oneDNN notes)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Send C++-level stderr to /dev/null for the duration of the block.
-
-    TensorFlow 2.21 prints absl and CUDA-probe lines at import and at its
-    first device query whatever TF_CPP_MIN_LOG_LEVEL says; JupyterLab shows
-    them as a red block that looks like an error. Python exceptions are not
-    affected: they are raised after stderr is restored.
-    """
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved_fd, 2)
-        os.close(saved_fd)
 
 
 def _hide_known_harmless_warnings() -> None:
@@ -67,7 +41,7 @@ def setup_notebook(deterministic: bool = False) -> None:
     when the dataset is missing, so the first cell fails with a clear fix
     instead of a later cell failing with a traceback.
     """
-    _quiet_tensorflow_logs()
+    quiet_tensorflow_logs()
     _hide_known_harmless_warnings()
     with native_stderr_silenced():
         import keras

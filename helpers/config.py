@@ -25,6 +25,10 @@ ROTATION_FACTOR: float = 0.2
 # A predicted probability of class 1 ("not alpaca") above this means class 1;
 # the same rule as BinaryAccuracy(threshold=0.0) on logits.
 DECISION_THRESHOLD: float = 0.5
+# Fine-tuning lets the unfrozen BatchNormalization layers adapt: they stay trainable, so fit
+# updates their statistics (on Keras 3, `training=False` at build time does not prevent it).
+# Measured against freezing them in benchmarks/README.md; the graders check this choice.
+FREEZE_BATCHNORM_IN_FINE_TUNING: bool = False
 
 # --- Facts about the data and the model, checked by the graders and tests ---
 CLASS_NAMES: tuple[str, str] = ("alpaca", "not alpaca")
@@ -37,6 +41,14 @@ BASE_MODEL_LAYERS_NO_TOP: int = 154
 BASE_MODEL_PARAMS_NO_TOP: int = 2_257_984
 BASE_MODEL_LAYERS_WITH_TOP: int = 156
 BASE_MODEL_PARAMS_WITH_TOP: int = 3_538_984
+
+# --- Exercises ---
+# A solution region in a master notebook: the build replaces what lies between
+# these lines with placeholders; the graders tell the learner to fill it in.
+START_MARKER: str = "### START CODE HERE"
+END_MARKER: str = "### END CODE HERE"
+# The header comment of an exercise cell: `# GRADED FUNCTION: data_augmenter`.
+GRADED_FUNCTION_MARKER: str = "# GRADED FUNCTION:"
 
 # --- Graders ---
 # How long a grader waits for a learner's function (e.g. alpaca_model) before giving up.
@@ -71,10 +83,16 @@ CLASS_INDEX_URL: str = (
 CLASS_INDEX_FILE: str = "imagenet_class_index.json"
 # The md5 Keras itself checks for the class index (keras.applications.imagenet_utils).
 CLASS_INDEX_MD5: str = "c2c37ea517e94d9795004a39431a14cb"
+# Keras' names for MobileNetV2 (alpha 1.0) ImageNet weights: one file per input size,
+# with and without the classifier on top (helpers.model_facts.weight_file_name).
+WEIGHT_FILE_PATTERN: str = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}{suffix}.h5"
+# The two files the course uses, for its image size.
 WEIGHT_FILES: dict[str, str] = {
-    "with_top": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160.h5",
-    "no_top": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5",
+    "with_top": WEIGHT_FILE_PATTERN.format(rows=IMG_SIZE[0], suffix=""),
+    "no_top": WEIGHT_FILE_PATTERN.format(rows=IMG_SIZE[0], suffix="_no_top"),
 }
+# Everything `python -m helpers.data fetch` puts into Keras' cache (and the tests copy).
+KERAS_CACHE_FILES: tuple[str, ...] = (*WEIGHT_FILES.values(), CLASS_INDEX_FILE)
 
 
 def progress_file() -> Path:

@@ -1018,3 +1018,44 @@ def assert_same_snapshot(before: dict[str, Any], after: dict[str, Any]) -> None:
     assert before["compile_config"].keys() == after["compile_config"].keys()
     for key, value in before["compile_config"].items():
         assert after["compile_config"][key] is value or after["compile_config"][key] == value, key
+
+
+# ---------------------------------------------------------------------------
+# Keras 3 pitfalls (issue 10): `trainable = None`, the wrong base, BatchNorm frozen
+# ---------------------------------------------------------------------------
+
+
+def model_trainable_none(image_shape=IMG_SIZE, data_augmentation=None):
+    """The learner copy's placeholder left in: Keras 3 reads None as False."""
+    base_model = shared_base()
+    base_model.trainable = None
+    return _model(data_augmentation, base=base_model)
+
+
+def tune_trainable_none(model):
+    """Both trainable placeholders left as None: the base stays entirely frozen."""
+    base_model = reference.find_base_model(model)
+    base_model.trainable = None
+    for layer in base_model.layers[:fine_tune_at]:
+        layer.trainable = None
+    return _compile(model, *_good_three())
+
+
+def tune_new_base(model):
+    """Unfreezes a new MobileNetV2 instead of the one inside `model`."""
+    base_model = keras.applications.MobileNetV2(
+        input_shape=config.IMG_SHAPE, include_top=False, weights=None
+    )
+    base_model.trainable = True
+    for layer in base_model.layers[:fine_tune_at]:
+        layer.trainable = False
+    return _compile(model, *_good_three())
+
+
+def tune_batchnorm_frozen(model):
+    """Unfreezes the top, then freezes its BatchNorm layers as well (the Keras guide's advice)."""
+    base_model = _unfreeze(model)
+    for layer in base_model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
+    return _compile(model, *_good_three())

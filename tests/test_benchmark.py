@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -245,23 +246,24 @@ def test_a_non_positive_ratio_is_a_schema_problem():
     assert any("'finetune_over_bound' must be positive" in problem for problem in problems)
 
 
-# --- weights provenance fallback ---
+# --- weights provenance ---
 
 
-def test_checksum_fallback_recognises_the_stand_in_and_other_files(tmp_path, monkeypatch):
-    weight_file = tmp_path / config.WEIGHT_FILES["no_top"]
-    weight_file.write_bytes(b"not the stand-in")
-    assert provenance.weights_by_checksum(tmp_path).startswith("not the stand-in weights")
-    monkeypatch.setitem(provenance.STAND_IN_SHA256, "no_top", _sha256(weight_file))
-    assert provenance.weights_by_checksum(tmp_path).startswith("stand-in weights")
-    weight_file.unlink()
-    assert provenance.weights_by_checksum(tmp_path).startswith("no MobileNetV2 weights")
+def test_weights_are_named_by_the_checksums_of_helpers_data(tmp_path, monkeypatch):
+    """One home for the checksums: the benchmark asks helpers.data, it keeps no copy."""
+    from helpers import data
 
-
-def _sha256(path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert provenance.weights().startswith("no MobileNetV2 weights")
+    for name in config.WEIGHT_FILES.values():
+        (models / name).write_bytes(b"pretend stand-in " + name.encode())
+        digest = hashlib.sha256((models / name).read_bytes()).hexdigest()
+        monkeypatch.setitem(data.STANDIN_WEIGHTS_SHA256, name, digest)
+    assert provenance.weights() == data.PROVENANCE_STANDIN
+    (models / config.WEIGHT_FILES["no_top"]).write_bytes(b"some other file")
+    assert data.PROVENANCE_UNKNOWN in provenance.weights()
 
 
 def test_the_committed_results_follow_the_schema_and_render():

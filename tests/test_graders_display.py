@@ -8,14 +8,14 @@ import pytest
 from fixtures.pinned import import_pinned
 
 import grader_answers as answers
-from helpers import config, graders
+from helpers import config, graders, progress
 
 
 @pytest.fixture
 def progress_file(tmp_path, monkeypatch):
     path = tmp_path / "progress.json"
     monkeypatch.setenv(config.ENV_PROGRESS_FILE, str(path))
-    monkeypatch.setattr(graders, "_CHECKED_THIS_SESSION", set())
+    monkeypatch.setattr(progress, "_CHECKED_THIS_SESSION", set())
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     return path
 

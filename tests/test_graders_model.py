@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import grader_answers as answers
-from helpers import config, graders
+from helpers import config, graders, model_facts
 
 
 def _name(value: Any) -> str:
@@ -114,7 +114,7 @@ def test_base_is_found_by_type_and_name_not_position():
     """In Keras 3 preprocess_input adds operations, so model.layers[4] is not the base."""
     model = answers.model_reference(config.IMG_SIZE, answers.augmenter_reference())
     assert not isinstance(model.layers[4], keras.Model) or "mobilenetv2" not in model.layers[4].name
-    assert graders._find_base(model, graders._main_path(model))[0] is answers.reference.find_base_model(model)
+    assert model_facts.find_base_call(model, model_facts.main_path(model))[0] is answers.reference.find_base_model(model)
 
 
 def test_grader_time_is_reported_separately_from_the_learners():

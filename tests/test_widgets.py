@@ -9,7 +9,7 @@ import pytest
 from fixtures.pinned import import_pinned
 from matplotlib.figure import Figure
 
-from helpers import config, plots, widgets
+from helpers import config, plots, runtime, widgets
 
 keras = import_pinned("keras")
 
@@ -38,7 +38,7 @@ def images() -> np.ndarray:
 
 def fake_kernel_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend to run inside an IPython kernel."""
-    monkeypatch.setattr(widgets, "_current_shell", lambda: SimpleNamespace(kernel=object()))
+    monkeypatch.setattr(runtime, "ipython_shell", lambda: SimpleNamespace(kernel=object()))
 
 
 def test_no_frontend_outside_a_kernel() -> None:
