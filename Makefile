@@ -4,6 +4,7 @@
 #   make lab     set everything up, then open JupyterLab on notebooks/
 #   make test    set everything up the same way, then run the whole test suite
 #   make build   regenerate the learner copies in notebooks/ from solutions/
+#   make lint    ruff: lint and format check of the whole repository
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +15,7 @@ JUPYTER_PORT ?= 8888
 # Jupyter refuses to run as root (containers, CI) unless told it is on purpose.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup data lab test test-fast build check-build execute benchmark browser clean
+.PHONY: setup data lab test test-fast lint build check-build execute benchmark browser clean
 
 setup: $(STAMP)
 
@@ -46,6 +47,11 @@ test: data browser
 
 test-fast: data
 	$(BIN)/python -m pytest -m "not slow"
+
+# Lint and format check, notebooks included (settings in pyproject.toml); the fast tests run it too.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 build: setup
 	$(BIN)/python -m helpers.build

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# --- The lesson's hyper-parameters (they match the original assignment) ---
+# --- The lesson's hyper-parameters (the original assignment's, except where a comment says why) ---
 IMG_SIZE: tuple[int, int] = (160, 160)
 IMG_SHAPE: tuple[int, int, int] = IMG_SIZE + (3,)
 BATCH_SIZE: int = 32
@@ -18,8 +18,14 @@ VALIDATION_SPLIT: float = 0.2
 BASE_LEARNING_RATE: float = 0.001
 FINE_TUNE_LEARNING_RATE: float = 0.1 * BASE_LEARNING_RATE
 FINE_TUNE_AT: int = 120
-INITIAL_EPOCHS: int = 5
+# The original trains the head for 5 epochs, while its validation accuracy is still rising
+# (mean of seeds 42-44 with the stand-in weights: 0.87 after 5 epochs, 0.94 after 20; an epoch
+# costs about 1.5 s on 2 cores). Fine-tuning should start from a head that has converged.
+INITIAL_EPOCHS: int = 20
 FINE_TUNE_EPOCHS: int = 5
+# Notebook 04's yardstick: a linear classifier on the frozen base's pooled features. Measured
+# (seeds 42-44): 0.969-1.000 validation accuracy from 10 epochs on; 20 takes a few seconds.
+FEATURE_EPOCHS: int = 20
 DROPOUT_RATE: float = 0.2
 ROTATION_FACTOR: float = 0.2
 # A predicted probability of class 1 ("not alpaca") above this means class 1;
@@ -27,7 +33,8 @@ ROTATION_FACTOR: float = 0.2
 DECISION_THRESHOLD: float = 0.5
 # Fine-tuning lets the unfrozen BatchNormalization layers adapt: they stay trainable, so fit
 # updates their statistics (on Keras 3, `training=False` at build time does not prevent it).
-# Measured against freezing them in benchmarks/README.md; the graders check this choice.
+# Freezing them measured no better on this data (benchmarks/README.md); adapting keeps the
+# exercise's code to the original's steps. The graders check this choice.
 FREEZE_BATCHNORM_IN_FINE_TUNING: bool = False
 
 # --- Facts about the data and the model, checked by the graders and tests ---
@@ -98,6 +105,15 @@ KERAS_CACHE_FILES: tuple[str, ...] = (*WEIGHT_FILES.values(), CLASS_INDEX_FILE)
 def progress_file() -> Path:
     """Where the graders keep the learner's progress (git-ignored)."""
     return Path(os.environ.get(ENV_PROGRESS_FILE, PROJECT_ROOT / ".progress.json"))
+
+
+def relative_to_project(path: Path) -> str:
+    """`path` relative to the repository when it lies inside it (as notebooks print it), else absolute."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return resolved.as_posix()
 
 
 def keras_models_dir() -> Path:

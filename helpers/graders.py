@@ -677,9 +677,9 @@ def _batchnorm_choice_problems(base: keras.Model, findings: _Findings) -> bool:
     if not config.FREEZE_BATCHNORM_IN_FINE_TUNING and frozen_norms:
         findings.add("batchnorm-frozen", f"{len(frozen_norms)} BatchNormalization layers above "
                      "fine_tune_at are frozen. Freezing them keeps them in inference mode (the "
-                     "Keras guide's advice), but this course lets them adapt to your images, "
-                     "which measured better here (notebook 05): freeze only the layers before "
-                     "fine_tune_at.")
+                     "Keras guide's advice), but this course lets them adapt to your images "
+                     "(freezing them measured no better here, notebook 05): freeze only the "
+                     "layers before fine_tune_at.")
     return True
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -316,8 +317,6 @@ def predict_dataset(
 
     The images are returned in [0, 255] as the dataset yields them, ready to plot.
     """
-    import numpy as np
-
     images, labels, logits = [], [], []
     for batch_images, batch_labels in dataset:
         images.append(batch_images.numpy())

@@ -125,6 +125,7 @@ def test_rotation_slider_and_resample_change_the_picture(images: np.ndarray) -> 
     explorer.flip_toggle.value = False
     explorer.rotation_slider.value = 0.0
     still_png, still = explorer.picture.value, explorer.augmented.copy()
+    assert all(np.array_equal(a, images[0]) for a in still)  # no flip, no rotation: unchanged
 
     explorer.rotation_slider.value = 0.25
     rotated_png, rotated = explorer.picture.value, explorer.augmented.copy()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from helpers import config, runtime
+from helpers.setup_errors import SetupError
 
 # One logger for the whole package: `python -m helpers.data` shows its INFO lines.
 log = logging.getLogger("helpers.data")
@@ -31,7 +32,7 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 
-class DataError(RuntimeError):
+class DataError(SetupError):
     """The dataset or the weights are missing or unusable; the message says how to fix it."""
 
 
