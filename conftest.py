@@ -92,7 +92,9 @@ os.environ[config.ENV_PROGRESS_FILE] = str(SESSION_DIR / "progress.json")
 os.environ[config.ENV_ARTIFACTS_DIR] = str(SESSION_DIR / "artifacts")
 # config read the variable when it was imported above; `helpers.reference` takes its
 # default folder from config when it is imported, which must come after this line.
-assert "helpers.reference" not in sys.modules, "helpers.reference was imported before the tests' set-up"
+assert "helpers.reference" not in sys.modules, (
+    "helpers.reference was imported before the tests' set-up"
+)
 config.ARTIFACTS_DIR = Path(os.environ[config.ENV_ARTIFACTS_DIR])
 
 # The nbval session's. The artifacts folder lies inside the (git-ignored) test-artifacts/
@@ -101,7 +103,9 @@ config.ARTIFACTS_DIR = Path(os.environ[config.ENV_ARTIFACTS_DIR])
 NBVAL_ENVIRONMENT: dict[str, str] = {
     "KERAS_HOME": str(seed_keras_home(SESSION_DIR / "nbval-keras", WEIGHTS_SOURCE)),
     config.ENV_PROGRESS_FILE: str(SESSION_DIR / "nbval-progress.json"),
-    config.ENV_ARTIFACTS_DIR: str(config.PROJECT_ROOT / "test-artifacts" / f"nbval-{SESSION_DIR.name}"),
+    config.ENV_ARTIFACTS_DIR: str(
+        config.PROJECT_ROOT / "test-artifacts" / f"nbval-{SESSION_DIR.name}"
+    ),
 }
 
 
@@ -151,7 +155,9 @@ def browser_tests_skipped(terminalreporter: pytest.TerminalReporter) -> list[str
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> Iterator[None]:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int
+) -> Iterator[None]:
     """Repeat the missing-weights hint under the failures; after the short summary, the last
     thing before the counts, say loudly when the browser test was skipped."""
     if WEIGHTS_SOURCE is None and exitstatus != 0:

@@ -30,7 +30,9 @@ def manifest(tmp_path: Path, files: dict[str, bytes]) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def private_progress_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def private_progress_file(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """A progress file for this test alone (graders read it when they run, so no import order matters)."""
     path = tmp_path_factory.mktemp("progress") / "progress.json"
     monkeypatch.setenv(config.ENV_PROGRESS_FILE, str(path))
@@ -38,7 +40,9 @@ def private_progress_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
 
 
 @pytest.fixture
-def notebook_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> NotebookEnvironment:
+def notebook_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> NotebookEnvironment:
     """A Keras cache, progress file and artifacts folder of this test's own, in the environment
     that kernels started by this test inherit."""
     environment = make_notebook_environment(tmp_path_factory.mktemp("notebook-run"))

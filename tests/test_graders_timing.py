@@ -16,6 +16,7 @@ import statistics
 import warnings
 
 import grader_answers as answers
+
 from helpers import config, graders, reference
 
 REPEATS = 3
@@ -30,15 +31,33 @@ def _cases() -> dict[str, tuple]:
     reference.compile_for_phase1(model)
     tuned = reference.unfreeze_for_fine_tuning(model)
     cases = {
-        "check_data_augmenter": (graders.check_data_augmenter, (answers.augmenter_reference,),
-                                 graders.PASSED, []),
-        "check_alpaca_model": (graders.check_alpaca_model, (answers.model_rescaling,), graders.PASSED, []),
-        "check_alpaca_model (wrong)": (graders.check_alpaca_model, (answers.model_scaled_to_unit,),
-                                       graders.FAILED, ["preprocess-range"]),
+        "check_data_augmenter": (
+            graders.check_data_augmenter,
+            (answers.augmenter_reference,),
+            graders.PASSED,
+            [],
+        ),
+        "check_alpaca_model": (
+            graders.check_alpaca_model,
+            (answers.model_rescaling,),
+            graders.PASSED,
+            [],
+        ),
+        "check_alpaca_model (wrong)": (
+            graders.check_alpaca_model,
+            (answers.model_scaled_to_unit,),
+            graders.FAILED,
+            ["preprocess-range"],
+        ),
         "check_fine_tuning": (graders.check_fine_tuning, (model, *tuned), graders.PASSED, []),
     }
     if (config.DATASET_DIR / "alpaca").is_dir():
-        cases["check_datasets"] = (graders.check_datasets, reference.make_datasets(), graders.PASSED, [])
+        cases["check_datasets"] = (
+            graders.check_datasets,
+            reference.make_datasets(),
+            graders.PASSED,
+            [],
+        )
     return cases
 
 
@@ -50,16 +69,27 @@ def test_grader_time_per_check(capsys):
             result = check(*arguments)
             assert (result.status, result.codes) == (status, codes), (name, result.messages)
             seconds = result.timings["grader"]
-            assert math.isfinite(seconds) and 0 < seconds <= result.timings["total"], (name, result.timings)
+            assert math.isfinite(seconds) and 0 < seconds <= result.timings["total"], (
+                name,
+                result.timings,
+            )
             grader_seconds.append(seconds)
-        rows[name] = {"grader_max_s": max(grader_seconds),
-                      "grader_median_s": statistics.median(grader_seconds)}
+        rows[name] = {
+            "grader_max_s": max(grader_seconds),
+            "grader_median_s": statistics.median(grader_seconds),
+        }
     capsys.readouterr()
     lines = [f"{'check':<28} {'max s':>8} {'median s':>9}"]
-    lines += [f"{n:<28} {r['grader_max_s']:>8.3f} {r['grader_median_s']:>9.3f}" for n, r in rows.items()]
+    lines += [
+        f"{n:<28} {r['grader_max_s']:>8.3f} {r['grader_median_s']:>9.3f}" for n, r in rows.items()
+    ]
     with capsys.disabled():
         print("\n" + "\n".join(lines))
-    slow = {name: row["grader_max_s"] for name, row in rows.items() if row["grader_max_s"] > MAX_GRADER_S}
+    slow = {
+        name: row["grader_max_s"]
+        for name, row in rows.items()
+        if row["grader_max_s"] > MAX_GRADER_S
+    }
     assert not slow, f"checks slower than {MAX_GRADER_S} s: {slow}"
     out = config.PROJECT_ROOT / "test-artifacts"
     try:

@@ -31,7 +31,9 @@ from helpers import config
 REPOSITORY_ARTIFACTS = config.PROJECT_ROOT / "artifacts"
 USER_KERAS_HOME = Path.home() / ".keras"
 USER_PROGRESS_FILE = config.PROJECT_ROOT / ".progress.json"
-MODEL_FILE = "alpaca_phase1.keras"  # helpers.reference.PHASE1_MODEL_FILE (no TensorFlow import here)
+MODEL_FILE = (
+    "alpaca_phase1.keras"  # helpers.reference.PHASE1_MODEL_FILE (no TensorFlow import here)
+)
 HISTORY_FILE = "alpaca_phase1_history.json"
 FINE_TUNING_MASTER = config.PROJECT_ROOT / "solutions" / "05_fine_tuning.ipynb"
 # What notebook 05 does with the saved model, run alone in a kernel.
@@ -67,7 +69,9 @@ def test_nbval_kernels_get_folders_of_their_own(nbval_environment: dict[str, str
     # Notebook 04 prints where it saved the model relative to the repository: the
     # folder must lie inside it, in the git-ignored test-artifacts/.
     assert nbval["artifacts"].parent == (config.PROJECT_ROOT / "test-artifacts").resolve()
-    assert (Path(nbval_environment["KERAS_HOME"]) / "models" / config.WEIGHT_FILES["no_top"]).is_file()
+    assert (
+        Path(nbval_environment["KERAS_HOME"]) / "models" / config.WEIGHT_FILES["no_top"]
+    ).is_file()
 
 
 def test_a_notebook_test_gets_fresh_folders(notebook_environment: NotebookEnvironment) -> None:
@@ -91,7 +95,9 @@ def garbage_in_repository_artifacts(tmp_path: Path) -> Iterator[Path]:
     artifacts/; whatever was there is moved aside and put back afterwards."""
     moved_aside = None
     if REPOSITORY_ARTIFACTS.exists():
-        moved_aside = config.PROJECT_ROOT / "test-artifacts" / f"artifacts-moved-aside-{os.getpid()}"
+        moved_aside = (
+            config.PROJECT_ROOT / "test-artifacts" / f"artifacts-moved-aside-{os.getpid()}"
+        )
         moved_aside.parent.mkdir(exist_ok=True)
         REPOSITORY_ARTIFACTS.rename(moved_aside)
     try:
@@ -110,8 +116,9 @@ def garbage_in_repository_artifacts(tmp_path: Path) -> Iterator[Path]:
 def _run_load_cell(cwd: Path) -> str:
     """Run LOAD_CELL in a fresh kernel (it inherits os.environ); what it printed."""
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LOAD_CELL)])
-    NotebookClient(notebook, kernel_name="python3", timeout=300,
-                   resources={"metadata": {"path": str(cwd)}}).execute()
+    NotebookClient(
+        notebook, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(cwd)}}
+    ).execute()
     return "".join(output.get("text", "") for output in notebook.cells[0].outputs)
 
 
@@ -139,13 +146,32 @@ def test_a_garbage_model_in_the_repositorys_artifacts_changes_no_result(
     folder = config.PROJECT_ROOT / "test-artifacts" / f"isolation-{tmp_path.name}"
     folder.mkdir(parents=True)
     try:
-        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LOAD_CELL, execution_count=1)])
-        notebook.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="loaded: None\n")]
-        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        notebook = nbformat.v4.new_notebook(
+            cells=[nbformat.v4.new_code_cell(LOAD_CELL, execution_count=1)]
+        )
+        notebook.cells[0].outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text="loaded: None\n")
+        ]
+        notebook.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         nbformat.write(notebook, folder / "load_check.ipynb")
         completed = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(folder / "load_check.ipynb")],
-            cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                str(folder / "load_check.ipynb"),
+            ],
+            cwd=config.PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -73,7 +73,10 @@ def test_the_lab_command_installs_and_downloads_nothing() -> None:
     """What the slow test runs, dry: only `jupyter lab`, no pip, no venv, no fetch."""
     dry_run = subprocess.run(
         ["make", "-n", *make_lab_command(8888)[1:]],
-        cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        cwd=config.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert dry_run.returncode == 0, dry_run.stderr
     commands = [line for line in dry_run.stdout.splitlines() if line.strip()]
@@ -101,14 +104,18 @@ def test_make_lab_serves_the_learner_notebooks(tmp_path: Path) -> None:
         while listing is None and time.monotonic() < deadline and lab.poll() is None:
             time.sleep(1)
             listing = get_json(f"http://127.0.0.1:{port}/api/contents/", token)
-        assert listing is not None, f"JupyterLab did not answer on port {port}:\n{log.read_text()[-3000:]}"
+        assert listing is not None, (
+            f"JupyterLab did not answer on port {port}:\n{log.read_text()[-3000:]}"
+        )
         served = sorted(item["name"] for item in listing["content"])
         expected = sorted(path.name for path in (config.PROJECT_ROOT / "notebooks").glob("*.ipynb"))
         assert expected, "notebooks/ holds no learner notebooks"
         assert served == expected
         # The server really used the private folders: its runtime files are there.
         runtime = Path(env["JUPYTER_RUNTIME_DIR"])
-        assert list(runtime.glob("jpserver-*.json")), f"nothing in the private runtime folder {runtime}"
+        assert list(runtime.glob("jpserver-*.json")), (
+            f"nothing in the private runtime folder {runtime}"
+        )
     finally:
         if lab.poll() is None:
             os.killpg(lab.pid, signal.SIGTERM)

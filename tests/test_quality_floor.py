@@ -51,7 +51,9 @@ def pooled_features(dataset: tf.data.Dataset, extractor: keras.Model) -> Feature
     return np.concatenate(features), np.concatenate(labels).astype("float64")
 
 
-def fit_logistic_head(features: np.ndarray, labels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def fit_logistic_head(
+    features: np.ndarray, labels: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
     """A linear head fitted by gradient descent on the cross-entropy; returns features -> logits."""
     mean, scale = features.mean(axis=0), features.std(axis=0) + 1e-6
     x = (features - mean) / scale
@@ -73,7 +75,9 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 def features() -> tuple[Features, Features]:
     """Pooled features of the training and validation images, through the course's model."""
     model = reference.alpaca_model(config.IMG_SIZE, reference.data_augmenter())
-    pooling = [layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
+    pooling = [
+        layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)
+    ]
     assert len(pooling) == 1, [layer.name for layer in model.layers]
     extractor = keras.Model(model.inputs, pooling[0].output)
     train_dataset, validation_dataset = reference.make_datasets()
@@ -83,15 +87,20 @@ def features() -> tuple[Features, Features]:
 @pytest.mark.parametrize("labels", ["true", "shuffled"])
 def test_a_linear_head_on_the_frozen_features_beats_the_floor(features, labels, capsys):
     (train_x, train_y), (validation_x, validation_y) = features
-    assert len(train_y) == config.EXPECTED_TRAIN_FILES and len(validation_y) == config.EXPECTED_VALIDATION_FILES
+    assert (
+        len(train_y) == config.EXPECTED_TRAIN_FILES
+        and len(validation_y) == config.EXPECTED_VALIDATION_FILES
+    )
     if labels == "shuffled":  # negative control: same features, labels that mean nothing
         train_y = np.random.default_rng(config.SEED).permutation(train_y)
     head = fit_logistic_head(train_x, train_y)
     train_accuracy = accuracy(head(train_x), train_y)
     validation_accuracy = accuracy(head(validation_x), validation_y)
     with capsys.disabled():
-        print(f"\npooled features, {labels} labels: train {train_accuracy:.3f}, "
-              f"validation {validation_accuracy:.3f} (floor {FEATURE_FLOOR})")
+        print(
+            f"\npooled features, {labels} labels: train {train_accuracy:.3f}, "
+            f"validation {validation_accuracy:.3f} (floor {FEATURE_FLOOR})"
+        )
     if labels == "true":
         assert validation_accuracy > FEATURE_FLOOR
     else:
@@ -129,8 +138,10 @@ def recipe_validation_accuracy(
 def test_the_course_recipe_reaches_the_accuracy_floor(capsys):
     phase1, fine_tuning = recipe_validation_accuracy()
     with capsys.disabled():
-        print(f"\nrecipe, seed {config.SEED}: validation accuracy by epoch, phase 1 "
-              f"{[round(a, 3) for a in phase1]}, fine-tuning {[round(a, 3) for a in fine_tuning]} "
-              f"(floor {RECIPE_FLOOR})")
+        print(
+            f"\nrecipe, seed {config.SEED}: validation accuracy by epoch, phase 1 "
+            f"{[round(a, 3) for a in phase1]}, fine-tuning {[round(a, 3) for a in fine_tuning]} "
+            f"(floor {RECIPE_FLOOR})"
+        )
     assert len(phase1) == config.INITIAL_EPOCHS and len(fine_tuning) == config.FINE_TUNE_EPOCHS
     assert fine_tuning[-1] >= RECIPE_FLOOR

@@ -48,10 +48,12 @@ def read_patterns(path: Path = SANITIZE_FILE) -> list[Pattern]:
         if line.startswith("["):
             key = line[1:].split(":")[0].strip()
         elif line.startswith("regex: "):
-            regex = line[len("regex: "):]
+            regex = line[len("regex: ") :]
         elif line.startswith("replace: "):
-            assert key is not None and regex is not None, f"a pattern without a [key: ...] header: {line}"
-            patterns.append(Pattern(key, regex, line[len("replace: "):]))
+            assert key is not None and regex is not None, (
+                f"a pattern without a [key: ...] header: {line}"
+            )
+            patterns.append(Pattern(key, regex, line[len("replace: ") :]))
             key = regex = None
     return patterns
 
@@ -77,7 +79,9 @@ def _is_time_per_step(text: str, start: int, end: int) -> bool:
     hit = text[start:end]
     before = text[start - 1] if start else " "
     after = text[end] if end < len(text) else " "
-    whole_number = not (before.isalnum() or before in "._") and not (after.isalnum() or after == "_")
+    whole_number = not (before.isalnum() or before in "._") and not (
+        after.isalnum() or after == "_"
+    )
     return whole_number and bool(re.fullmatch(r"[\d.]+ ?(ms|us|s)/(step|epoch|batch)", hit))
 
 
@@ -94,14 +98,16 @@ def _is_address(text: str, start: int, end: int) -> bool:
         bool(re.fullmatch(r"0x[0-9a-f]{4,16}", text[start:end]))
         and before.endswith(" at ")
         and "<" in before
-        and text[end:end + 1] == ">"
+        and text[end : end + 1] == ">"
     )
 
 
 def _is_artifacts_path(text: str, start: int, end: int) -> bool:
     hit = text[start:end]
-    return _whole_lines(text, start, end) and hit.startswith("saved to ") and hit.endswith(
-        "/alpaca_phase1.keras"
+    return (
+        _whole_lines(text, start, end)
+        and hit.startswith("saved to ")
+        and hit.endswith("/alpaca_phase1.keras")
     )
 
 
@@ -116,8 +122,10 @@ MEANINGS: dict[str, Callable[[str, int, int], bool]] = {
 # For each key: (text the pattern must change, text it must leave exactly as it is).
 EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
     "step-line": (
-        ["9/9 - 8s - 868ms/step - accuracy: 0.5649 - loss: 0.8128 - val_accuracy: 0.7538",
-         "Epoch 6/10\n9/9 - 10s - 1s/step - accuracy: 0.7824 - loss: 0.4769\nEpoch 7/10"],
+        [
+            "9/9 - 8s - 868ms/step - accuracy: 0.5649 - loss: 0.8128 - val_accuracy: 0.7538",
+            "Epoch 6/10\n9/9 - 10s - 1s/step - accuracy: 0.7824 - loss: 0.4769\nEpoch 7/10",
+        ],
         ["Epoch 6/10", "Found 327 files belonging to 2 classes.", "9/9 batches - 8 seconds"],
     ),
     "time-per-step": (
@@ -125,20 +133,30 @@ EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
         ["2.30 s", "1x0.5s/stepper", "a 5ms/steps delay"],
     ),
     "tf-log": (
-        ["I0000 00:00:1795702775.606883    6960 port.cc:153] oneDNN custom operations are on.\n",
-         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-         "E0000 00:00:1795702785.541033    7188 cuda_platform.cc:52] failed call to cuInit\n"],
+        [
+            "I0000 00:00:1795702775.606883    6960 port.cc:153] oneDNN custom operations are on.\n",
+            "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+            "E0000 00:00:1795702785.541033    7188 cuda_platform.cc:52] failed call to cuInit\n",
+        ],
         ["I0000 is not a log line", "Epoch 1/5: loss 0.5\n"],
     ),
     "address": (
-        ["<function data_augmenter at 0x7f8edc7998a0>",
-         "<keras.src.models.functional.Functional object at 0x7f3c2a1b9d50>"],
-        ["<Figure size 720x760 with 9 Axes>", "<Figure size 1000x400 with 2 Axes>",
-         "0x10 is sixteen", "colour #2e7d32"],
+        [
+            "<function data_augmenter at 0x7f8edc7998a0>",
+            "<keras.src.models.functional.Functional object at 0x7f3c2a1b9d50>",
+        ],
+        [
+            "<Figure size 720x760 with 9 Axes>",
+            "<Figure size 1000x400 with 2 Axes>",
+            "0x10 is sixteen",
+            "colour #2e7d32",
+        ],
     ),
     "artifacts-path": (
-        ["saved to artifacts/alpaca_phase1.keras\n",
-         "saved to test-artifacts/nbval-alpaca-test-k3j_x9/alpaca_phase1.keras\n"],
+        [
+            "saved to artifacts/alpaca_phase1.keras\n",
+            "saved to test-artifacts/nbval-alpaca-test-k3j_x9/alpaca_phase1.keras\n",
+        ],
         ["saved to somewhere/else.keras\n", "Loaded the model saved by notebook 04.\n"],
     ),
 }
@@ -167,7 +185,7 @@ def misfires(text: str, patterns: list[Pattern]) -> tuple[str, list[str]]:
         meaning = MEANINGS[pattern.key]
         for match in re.finditer(pattern.regex, text):
             if not meaning(text, match.start(), match.end()):
-                shown = text[max(0, match.start() - 30):match.end() + 10]
+                shown = text[max(0, match.start() - 30) : match.end() + 10]
                 wrong.append(f"[{pattern.key}] hit {match.group(0)!r} in ...{shown!r}...")
         text = re.sub(pattern.regex, pattern.replace, text)
     return text, wrong
@@ -228,7 +246,9 @@ def test_patterns_hit_nothing_else_in_the_masters_stored_outputs(master: Path) -
 def test_figure_sizes_are_compared() -> None:
     """The text the old pattern ate survives sanitizing in the masters (there are such cells)."""
     figures = [
-        (where, text) for master in MASTERS for where, text in compared_strings(master)
+        (where, text)
+        for master in MASTERS
+        for where, text in compared_strings(master)
         if text.startswith("<Figure size ")
     ]
     assert figures, "no stored figure reprs: this test no longer guards anything"

@@ -24,7 +24,9 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_setup_reports_versions_seed_and_dataset_without_tensorflow_noise() -> None:
-    result = run_python(SETUP + "; import tensorflow as tf; print(float(tf.reduce_sum(tf.ones(3))))")
+    result = run_python(
+        SETUP + "; import tensorflow as tf; print(float(tf.reduce_sum(tf.ones(3))))"
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("helpers ") and "TensorFlow 2.21" in lines[0]
@@ -60,7 +62,10 @@ def test_setup_seeds_every_generator_with_the_course_seed() -> None:
     # Control: the draws depend on the seed, so an unseeded or wrongly seeded setup would differ.
     assert draws[2] != json.loads(other_seed.stdout.splitlines()[-1])[2]
     # The same seed in generators of this test's own (the global ones are left alone).
-    assert draws[:2] == [random.Random(config.SEED).random(), float(np.random.RandomState(config.SEED).rand())]
+    assert draws[:2] == [
+        random.Random(config.SEED).random(),
+        float(np.random.RandomState(config.SEED).rand()),
+    ]
 
 
 def test_setup_fails_with_the_fix_when_the_dataset_is_missing(tmp_path) -> None:
