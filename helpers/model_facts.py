@@ -142,8 +142,10 @@ def trainable_parameter_count(layer: Any) -> int:
 
     Keras 3 clears a weight's own `trainable` flag when its layer is frozen, so
     the flags cannot say what unfreezing would train. Every weight trains
-    except BatchNormalization's moving mean and variance, which are
-    statistics updated outside gradient descent.
+    except BatchNormalization's moving mean and variance: they are not
+    trained by gradient descent, but `fit` updates them as running averages
+    whenever their layer is trainable (on Keras 3, whatever `training=False`
+    said when the model was built).
     """
     statistics = {id(getattr(layer, name, None)) for name in ("moving_mean", "moving_variance")}
     return sum(

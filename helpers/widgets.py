@@ -484,7 +484,8 @@ class FineTuneSummary:
             f"fine_tune_at = {self.fine_tune_at}: {self.trainable_layers} of {self.total_layers} "
             f"layers trainable, from {first}",
             f"trainable parameters: {self.trainable_params:,} of {self.unfreezable_params:,} "
-            f"({share:.0%}; BatchNorm statistics never train: {self.total_params:,} in all)",
+            f"({share:.0%}; with the BatchNorm statistics, which fit updates without "
+            f"gradients: {self.total_params:,} in all)",
             "trainable blocks: " + (", ".join(partial + list(self.full_blocks)) or "none"),
         ]
 

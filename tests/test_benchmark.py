@@ -28,6 +28,9 @@ def _complete_results() -> dict:
         "val_acc_final_mean": 0.98,
         "val_acc_phase1_per_seed": [0.92, 0.93, 0.94],
         "val_acc_final_per_seed": [0.97, 0.98, 0.99],
+        "val_acc_control_mean": 0.96,
+        "val_acc_control_per_seed": [0.95, 0.96, 0.97],
+        "fine_tuning_gain": 0.02,
         "peak_rss_mb": 2000.0,
         "grader_max_s": 1.5,
         "weights": "stand-in weights",
@@ -38,6 +41,26 @@ def _complete_results() -> dict:
 
 
 # --- bounds and ratios ---
+
+
+def test_fine_tuning_gain_is_the_difference_of_the_means():
+    assert report.gain([0.97, 0.98, 0.99], [0.95, 0.96, 0.94]) == pytest.approx(0.03)
+    assert report.gain([0.9], [0.95]) == pytest.approx(-0.05)  # a loss is reported, not hidden
+    assert report.gain([], [0.9]) is None
+
+
+def test_the_gain_is_printed_with_its_sign():
+    table = report.format_table(_complete_results() | {"fine_tuning_gain": -0.015})
+    row = next(line for line in table.splitlines() if line.startswith("fine_tuning_gain"))
+    assert "-0.015" in row
+
+
+def test_the_committed_gain_is_final_minus_control():
+    results = json.loads(Path(DEFAULT_OUTPUT).read_text())
+    expected = report.mean(results["val_acc_final_per_seed"]) - report.mean(
+        results["val_acc_control_per_seed"]
+    )
+    assert results["fine_tuning_gain"] == pytest.approx(expected)
 
 
 def test_phase1_bound_counts_training_and_validation_images_at_the_forward_rate():

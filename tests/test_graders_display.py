@@ -9,6 +9,7 @@ from fixtures.pinned import import_pinned
 
 import grader_answers as answers
 from helpers import config, graders, progress
+from helpers.rules import augmentation as augmentation_rules
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_internal_error_is_a_verdict_not_a_traceback(monkeypatch):
     def broken(*args, **kwargs):
         raise KeyError("grader bug")
 
-    monkeypatch.setattr(graders, "_augmentation_problems", broken)
+    monkeypatch.setattr(augmentation_rules, "augmentation_problems", broken)
     result = graders.check_data_augmenter(answers.augmenter_reference)
     assert result.status == graders.ERROR and not result.passed
     assert result.messages[0].startswith("The grader hit an internal error: KeyError")

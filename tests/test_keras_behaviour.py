@@ -25,7 +25,7 @@ from keras import layers
 REWRITE = (
     "Keras no longer behaves as the course teaches. Rewrite: notebook 04 'Freeze the base' "
     "and 'What you should remember'; notebook 05 'trainable and training' (the demonstration "
-    "cell and its prose), 'What you should remember'; helpers/graders.py messages "
+    "cell and its prose), 'What you should remember'; helpers/graders.py and helpers/rules/ messages "
     "'training-flag-missing', 'training-flag-true', 'batchnorm-frozen', 'trainable-none'; "
     "helpers/reference.py (alpaca_model comment); the README FAQ on BatchNorm."
 )

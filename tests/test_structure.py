@@ -78,3 +78,17 @@ def test_course_modules_do_not_import_instructor_tools(path) -> None:
         assert not any(imported == tool or imported.startswith(tool + ".") for tool in INSTRUCTOR_MODULES), (
             f"{path.relative_to(config.PROJECT_ROOT)}:{line} imports {imported}"
         )
+
+
+# The graders run one way: the checks (graders.py) call the rules (rules/) and wear the decorator
+# (check_runner.py); a rule or the decorator that imported the checks would run back up.
+GRADER_MACHINERY = sorted((HELPERS / "rules").glob("*.py")) + [HELPERS / "check_runner.py"]
+
+
+@pytest.mark.parametrize("path", GRADER_MACHINERY, ids=lambda p: str(p.relative_to(HELPERS)))
+def test_grader_rules_and_runner_do_not_import_the_checks(path) -> None:
+    for line, module, name in _course_imports(path):
+        imported = f"{module}.{name}" if name else module
+        assert "helpers.graders" not in (module, imported), (
+            f"{path.relative_to(config.PROJECT_ROOT)}:{line} imports {imported}"
+        )
