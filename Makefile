@@ -40,7 +40,7 @@ browser:
 	@if command -v chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "Chromium not found and not root: the browser test will be skipped (install Debian's 'chromium')."; fi
+	else echo "Chromium not found and not root: the browser test will be skipped. Install it with: sudo apt-get install chromium"; fi
 
 test: data browser
 	$(BIN)/python -m pytest

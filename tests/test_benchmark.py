@@ -295,4 +295,50 @@ def test_the_committed_results_follow_the_schema_and_render():
     assert report.schema_problems(results) == []
     assert results["mode"] == "full" and len(results["seeds"]) == 3
     assert set(results["speed_per_seed"]) == {str(seed) for seed in results["seeds"]}
-    assert "targets missed:" in render(results)
+    assert _printed_misses(render(results)) == _misses_by_hand(results)
+
+
+def _misses_by_hand(results: dict) -> set[str]:
+    """The targets a results dictionary misses, worked out here from the raw figures."""
+    missed = set()
+    for target in report.TARGETS:
+        value = results.get(target.key)
+        if value is None:
+            continue
+        if (target.direction == ">=" and value < target.limit) or (
+            target.direction == "<=" and value > target.limit
+        ):
+            missed.add(target.key)
+    return missed
+
+
+def _printed_misses(printed: str) -> set[str]:
+    """The target names on the printout's `targets missed:` line (empty for "none")."""
+    lines = [line for line in printed.splitlines() if line.startswith("targets missed: ")]
+    assert len(lines) == 1, printed
+    listed = lines[0].removeprefix("targets missed: ")
+    return set() if listed == "none" else {item.split(":")[0] for item in listed.split("; ")}
+
+
+def _results_meeting_every_target() -> dict:
+    """The committed results (which render, see above) with every target figure at its limit."""
+    results = json.loads(Path(DEFAULT_OUTPUT).read_text())
+    for target in report.TARGETS:
+        results[target.key] = target.limit  # exactly at the limit is met
+    return results
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({}, set()),
+        ({"val_acc_final_mean": 0.95}, {"val_acc_final_mean"}),
+        ({"phase1_over_bound": 1.30, "peak_rss_mb": 4000.0}, {"phase1_over_bound", "peak_rss_mb"}),
+        ({"course_wall_s": None, "grader_max_s": 3.5}, {"grader_max_s"}),
+    ],
+    ids=["none", "one-floor", "two-ceilings", "unmeasured-is-no-miss"],
+)
+def test_the_printout_lists_exactly_the_missed_targets(changes, expected):
+    results = _results_meeting_every_target() | changes
+    assert _misses_by_hand(results) == expected  # the cases mean what their names say
+    assert _printed_misses(render(results)) == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fixtures.pinned import import_pinned
 
 import grader_answers as answers
 from helpers import config, graders, progress
@@ -142,10 +143,10 @@ def test_unwritable_progress_file_never_fails_the_check(tmp_path, monkeypatch):
     assert graders.summary().rows
 
 
-def test_in_a_real_kernel_the_verdict_appears_once(tmp_path):
+def test_in_a_real_kernel_the_verdict_appears_once(tmp_path, notebook_environment):
     """Through ipykernel, as in JupyterLab and nbval: one display_data, no execute_result."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    nbformat = import_pinned("nbformat")
+    nbclient = import_pinned("nbclient")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell("import sys; sys.path.insert(0, 'tests')\n"

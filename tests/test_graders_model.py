@@ -26,13 +26,22 @@ def test_correct_answers_pass(answer):
     assert result.passed, result.messages
 
 
+@pytest.fixture(scope="module")
+def graded() -> answers.GradedOnce:
+    return answers.GradedOnce(graders.check_alpaca_model)
+
+
 @pytest.mark.parametrize(
     "answer, code, phrase", answers.MODEL_WRONG, ids=[_name(a[0]) for a in answers.MODEL_WRONG]
 )
-def test_mistakes_fail_with_their_own_message(answer, code, phrase):
-    result = graders.check_alpaca_model(answer)
-    answers.assert_fails_with(result, code, phrase)
+def test_mistakes_fail_with_their_own_message(graded, answer, code, phrase):
+    result = graded(answer)
+    answers.assert_fails_with(result, code, phrase, answer)
     assert result.status == graders.FAILED
+
+
+def test_expected_phrases_are_evidence_not_boilerplate(graded):
+    assert answers.phrases_that_are_not_evidence(answers.MODEL_WRONG, graded) == []
 
 
 def test_one_mistake_gives_one_message():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from fixtures.pinned import import_pinned
 
 import helpers
 from helpers import config, setup_errors
@@ -78,10 +79,10 @@ def test_setup_notebook_installs_the_handler_first(monkeypatch) -> None:
         helpers.setup_notebook()
 
 
-def test_in_a_real_kernel_the_error_output_is_one_short_block() -> None:
+def test_in_a_real_kernel_the_error_output_is_one_short_block(notebook_environment) -> None:
     """Through ipykernel, as in JupyterLab: the `error` output carries the message, not frames."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    nbformat = import_pinned("nbformat")
+    nbclient = import_pinned("nbclient")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell("from helpers import setup_errors\nsetup_errors.install()"),

@@ -6,11 +6,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fixtures.pinned import import_pinned
 from matplotlib.figure import Figure
 
 from helpers import config, plots, runtime, widgets
 
-keras = pytest.importorskip("keras")
+keras = import_pinned("keras")
 
 CLASS_NAMES = list(config.CLASS_NAMES)
 # MobileNetV2 1.0 at 160x160 without top, fine_tune_at=120: layers 120..153 train

@@ -288,6 +288,17 @@ def _same(left: Any, right: Any) -> bool:
     return left is right or (isinstance(left, str) and left == right)
 
 
+def _made_from_string(used: Any, passed: Any) -> bool:
+    """`compile(optimizer="adam")` stores an Adam object, not the string: a string passed to
+    the check matches an optimizer of the class it names."""
+    if not isinstance(passed, str) or isinstance(used, str) or used is None:
+        return False
+    try:
+        return type(used) is type(keras.optimizers.get(passed))
+    except (ValueError, TypeError):  # not a name Keras knows
+        return False
+
+
 def compile_problems(
     model: keras.Model, loss_function: Any, optimizer: Any, metrics: Any, findings: Findings
 ) -> None:
@@ -301,7 +312,11 @@ def compile_problems(
     compile_config = getattr(getattr(model, "_compile_config", None), "config", None) or {}
     used_optimizer = compile_config.get("optimizer", getattr(model, "optimizer", None))
     stale = []
-    if not (_same(used_optimizer, optimizer) or getattr(model, "optimizer", None) is optimizer):
+    if not (
+        _same(used_optimizer, optimizer)
+        or getattr(model, "optimizer", None) is optimizer
+        or _made_from_string(used_optimizer, optimizer)
+    ):
         stale.append("optimizer")
     if not _same(compile_config.get("loss", getattr(model, "loss", None)), loss_function):
         stale.append("loss")
