@@ -258,7 +258,7 @@ WRONG: list[tuple[Callable[..., Any], str, str]] = [
     (uint8_images, "dtype", "uint8"),
     (with_labels, "labels", "needs no labels"),
     (image_label_tuple, "labels", "their labels"),
-    (bare_array, "sample-not-list", "a list"),
+    (bare_array, "sample-not-list", "a bare array"),
     (one_tuple, "sample-tuple", "Yield a list"),
     (dict_sample, "sample-dict", "in a list"),
     (preprocessed, "preprocessed", "[-1, 1]"),

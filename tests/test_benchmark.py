@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import provenance, report
+from benchmarks import litert, provenance, report
 from benchmarks.__main__ import DEFAULT_OUTPUT, render
 from helpers import config
 
@@ -323,7 +323,7 @@ def _printed_misses(printed: str) -> set[str]:
 def _results_meeting_every_target() -> dict:
     """The committed results (which render, see above) with every target figure at its limit."""
     results = json.loads(Path(DEFAULT_OUTPUT).read_text())
-    for target in report.TARGETS:
+    for target in (*report.TARGETS, *litert.TARGETS):  # the LiteRT targets print their misses too
         results[target.key] = target.limit  # exactly at the limit is met
     return results
 

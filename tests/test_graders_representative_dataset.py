@@ -33,6 +33,16 @@ def test_mistakes_fail_with_their_own_message(answer, code, phrase):
     assert result.status == graders.FAILED
 
 
+@pytest.fixture(scope="module")
+def graded() -> answers.GradedOnce:
+    return answers.GradedOnce(graders.check_representative_dataset)
+
+
+def test_expected_phrases_are_evidence_of_their_own_mistake(graded):
+    """A phrase that also appears under another code would prove nothing about the answer."""
+    assert answers.phrases_that_are_not_evidence(representative.WRONG, graded) == []
+
+
 def test_each_mistake_has_a_code_of_its_own():
     codes = [code for _answer, code, _phrase in representative.WRONG]
     # Two ways of yielding labels share a code, and so do two wrong dtypes; the rest differ.

@@ -50,6 +50,12 @@ def _cases() -> dict[str, tuple]:
             ["preprocess-range"],
         ),
         "check_fine_tuning": (graders.check_fine_tuning, (model, *tuned), graders.PASSED, []),
+        "check_representative_dataset": (
+            graders.check_representative_dataset,
+            (reference.make_representative_dataset, model),
+            graders.PASSED,
+            [],
+        ),
     }
     if (config.DATASET_DIR / "alpaca").is_dir():
         cases["check_datasets"] = (
