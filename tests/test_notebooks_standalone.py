@@ -42,11 +42,11 @@ EXPORT = config.PROJECT_ROOT / "solutions" / "06_export_litert.ipynb"
 
 @pytest.mark.slow
 def test_export_notebook_runs_without_notebook_05(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    notebook_environment: NotebookEnvironment,
 ) -> None:
     """06 with no saved model: it says so, trains one through helpers, and exports that."""
-    empty_artifacts = tmp_path / "artifacts"
-    monkeypatch.setenv(config.ENV_ARTIFACTS_DIR, str(empty_artifacts))  # the kernel inherits it
+    # The kernel inherits the test's own (empty) artifacts folder, cache and progress file.
+    empty_artifacts = notebook_environment.artifacts_dir
     notebook = nbformat.read(EXPORT, as_version=4)
     client = NotebookClient(
         notebook,
