@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from helpers import config
+from helpers import config, verdicts
 
 # How long a learner's function may run before the grader gives up on it (tests lower it).
 LEARNER_TIME_LIMIT_S: float = config.GRADER_TIME_LIMIT_S
@@ -229,6 +229,7 @@ def _grader(exercise: str, success: str) -> Callable[[Callable[..., _Findings]],
             timings["grader"] = total - timings.get("learner", 0.0)
             result.timings = timings
             _record_progress(result)
+            verdicts.record(result)
             try:
                 result._show()
             except Exception:  # displaying must never break the learner's cell
