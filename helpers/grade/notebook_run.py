@@ -222,7 +222,7 @@ def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
     redact = Redactor(dict(os.environ), keep=sandbox.PASSED_THROUGH_ENV)
     try:
         wanted = [number for number in settings.notebooks() if number in task.notebooks]
-        artifacts = stand_in.phase1_stand_in(weights_dir(settings)) if wanted else None
+        artifacts = stand_in.phase1_stand_in(weights_dir(settings)) if wanted and settings.phase1_stand_in else None
         isolation = set()
         for number in wanted:
             submitted = task.notebooks[number]

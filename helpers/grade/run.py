@@ -77,6 +77,57 @@ def _worker_count(client: Any) -> int:
         return 1
 
 
+def _record(report: RunReport, result: LearnerResult, settings: GradeSettings, feedback_dir: Path | None) -> None:
+    """One learner's result into the CSV, their feedback page and the report."""
+    report.sheet.add(result)
+    if feedback_dir is not None:
+        feedback.write_page(feedback_dir, result, settings.exercises)
+    report.graded += 1
+    if not result.task_failed:
+        report.seconds_per_learner.append(result.seconds)
+    if result.isolation:
+        report.isolation.add(result.isolation)
+
+
+def _gather(client: Any, todo: list[submissions.LearnerFiles], settings: GradeSettings, report: RunReport,
+            feedback_dir: Path | None, bar: Any) -> None:
+    """Send the tasks a window at a time and record each result as it completes."""
+    from dask.distributed import as_completed
+
+    from helpers.grade.notebook_run import grade_learner
+
+    redact = Redactor(dict(os.environ))
+    pending = iter(todo)
+    in_flight: dict[str, tuple[Any, str]] = {}  # future key -> (future, learner)
+    completed = as_completed(loop=client.loop)
+
+    def submit_next() -> None:
+        files = next(pending, None)
+        if files is not None:
+            future = client.submit(grade_learner, files.task(), settings, pure=False,
+                                   key=f"grade-learner-{time.time_ns()}-{len(in_flight)}")
+            in_flight[future.key] = (future, files.learner)
+            completed.add(future)
+
+    for _ in range(TASKS_PER_WORKER * _worker_count(client)):
+        submit_next()
+    try:
+        for future in completed:
+            _, learner = in_flight.pop(future.key)
+            try:
+                result = future.result()
+            except Exception as error:  # Dask gave up (KilledWorker), or the task broke
+                result = _failed(learner, settings, error)
+            future.release()
+            _record(report, redact.result(result), settings, feedback_dir)
+            bar.set_postfix_str(f"{learner[:20]}: {result.passed_count}/{len(settings.exercises)} passed")
+            bar.update()
+            submit_next()
+    finally:  # interrupted: no task keeps running for a result nobody will read
+        if in_flight:
+            client.cancel([future for future, _ in in_flight.values()])
+
+
 def grade_class(
     submissions_path: Path,
     out: Path,
@@ -91,64 +142,27 @@ def grade_class(
     """Grade every learner in `submissions_path` not already in `out`; return what was done.
 
     `client`: a dask.distributed Client to use (tests pass one); otherwise one
-    is made from `scheduler` or a LocalCluster of `workers` processes.
+    is made from `scheduler` or a LocalCluster of `workers` processes. The CSV
+    is complete on disk whenever this returns or raises (Ctrl-C included).
     """
-    from dask.distributed import as_completed
     from tqdm import tqdm
 
     started = time.monotonic()
     sheet = GradeSheet(out, settings.exercises)
     report = RunReport(sheet)
-    redact = Redactor(dict(os.environ))
     done = sheet.done()
-    with submissions.opened(submissions_path) as learners:
-        todo = [files for name, files in sorted(learners.items()) if learner_key(name) not in done]
-        report.skipped = len(learners) - len(todo)
-        with contextlib.ExitStack() as stack:
-            if todo and client is None:
-                client = stack.enter_context(dask_client(scheduler, workers or os.cpu_count() or 1))
-            bar = stack.enter_context(
-                tqdm(total=len(todo), unit="learner", desc="grading", disable=not progress, file=sys.stderr)
-            )
-            pending = iter(todo)
-            window = TASKS_PER_WORKER * _worker_count(client) if todo else 0
-            owners: dict[str, str] = {}  # future key -> learner
-            futures = as_completed()
-
-            def submit_next() -> None:
-                files = next(pending, None)
-                if files is None:
-                    return
-                from helpers.grade.notebook_run import grade_learner
-
-                future = client.submit(grade_learner, files.task(), settings, pure=False,
-                                       key=f"grade-{len(owners)}-{time.time_ns()}")
-                owners[future.key] = files.learner
-                futures.add(future)
-
-            for _ in range(window):
-                submit_next()
-            try:
-                for future in futures:
-                    learner = owners[future.key]
-                    try:
-                        result = future.result()
-                    except Exception as error:  # Dask gave up (KilledWorker) or the task broke
-                        result = _failed(learner, settings, error)
-                    future.release()
-                    result = redact.result(result)
-                    sheet.add(result)
-                    if feedback_dir is not None:
-                        feedback.write_page(feedback_dir, result, settings.exercises)
-                    report.graded += 1
-                    if not result.task_failed:
-                        report.seconds_per_learner.append(result.seconds)
-                    if result.isolation:
-                        report.isolation.add(result.isolation)
-                    bar.set_postfix_str(f"{learner[:20]}: {result.passed_count}/{len(settings.exercises)} passed")
-                    bar.update()
-                    submit_next()
-            finally:
-                sheet.flush()  # also on Ctrl-C: what is done stays done
+    try:
+        with submissions.opened(submissions_path) as learners:
+            todo = [files for name, files in sorted(learners.items()) if learner_key(name) not in done]
+            report.skipped = len(learners) - len(todo)
+            if todo:
+                with contextlib.ExitStack() as stack:
+                    if client is None:
+                        client = stack.enter_context(dask_client(scheduler, workers or os.cpu_count() or 1))
+                    bar = stack.enter_context(tqdm(total=len(todo), unit="learner", desc="grading",
+                                                   disable=not progress, file=sys.stderr))
+                    _gather(client, todo, settings, report, feedback_dir, bar)
+    finally:
+        sheet.flush()  # also on Ctrl-C: what is done stays done
     report.wall_s = time.monotonic() - started
     return report
