@@ -4,6 +4,8 @@
 #   make lab     set everything up, then open JupyterLab on notebooks/
 #   make test    set everything up the same way, then run the whole test suite
 #   make build   regenerate the learner copies in notebooks/ from solutions/
+#   make grade SUBMISSIONS=folder-or-zip [OUT=grades.csv] [FEEDBACK=feedback] [GRADE_ARGS=...]
+#                grade a class of submitted notebooks (README: "Instructors: grading a class")
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +16,13 @@ JUPYTER_PORT ?= 8888
 # Jupyter refuses to run as root (containers, CI) unless told it is on purpose.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup data lab test test-fast build check-build execute benchmark browser clean
+# make grade: where the submissions are, and where the CSV and the feedback pages go.
+SUBMISSIONS ?=
+OUT ?= grades.csv
+FEEDBACK ?= feedback
+GRADE_ARGS ?=
+
+.PHONY: setup data lab test test-fast build check-build execute benchmark browser grade clean
 
 setup: $(STAMP)
 
@@ -59,6 +67,10 @@ check-build: setup
 
 benchmark: data
 	$(BIN)/python -m benchmarks
+
+grade: data
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-zip [OUT=grades.csv] [FEEDBACK=feedback] [GRADE_ARGS='--workers 4']"; exit 2; }
+	$(BIN)/python -m helpers.grade "$(SUBMISSIONS)" --out "$(OUT)" --feedback "$(FEEDBACK)" $(GRADE_ARGS)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache test-artifacts

@@ -29,6 +29,8 @@ SEED_RUN_TIMEOUT_S = 900
 BOUNDS_TIMEOUT_S = 600
 GRADERS_TIMEOUT_S = 600
 COURSE_TIMEOUT_S = 1200
+GRADING_TIMEOUT_S = 1200
+GRADING_LEARNERS, GRADING_WORKERS = 8, 2
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -38,6 +40,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         "fewer repeats (figures not comparable to the targets)")
     parser.add_argument("--skip-course", action="store_true", help="do not run the solution notebooks")
     parser.add_argument("--skip-graders", action="store_true", help="do not time the grader checks")
+    parser.add_argument("--skip-grading", action="store_true",
+                        help="do not time an instructor's grading run (python -m helpers.grade)")
     parser.add_argument("--phase1-epochs", type=int, help="override the phase-1 epochs (what-if runs)")
     parser.add_argument("--fine-tune-epochs", type=int,
                         help="override the fine-tuning epochs (what-if runs)")
@@ -193,6 +197,16 @@ def _grader_figures(plan: dict[str, Any], skip: bool, notes: list[str]) -> dict[
     return {"grader_max_s": graders["grader_max_s"], "grader_checks": graders["checks"]}
 
 
+def _grading_figures(skip: bool, notes: list[str]) -> dict[str, Any]:
+    """Seconds per learner and for the class when grading generated submissions (benchmarks/grading.py)."""
+    if skip:
+        notes.append("grading not timed (--skip-grading)")
+        return {"grade_s_per_learner": None, "grade_class_wall_s": None}
+    _say(f"grading a generated class of {GRADING_LEARNERS} learners on {GRADING_WORKERS} workers")
+    return run_json("grading", ["--learners", str(GRADING_LEARNERS), "--workers", str(GRADING_WORKERS)],
+                    GRADING_TIMEOUT_S)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure everything the plan asks for; return the results dictionary."""
     plan = _plan(args)
@@ -216,6 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results.update(_speed_figures(windows, runs))
         results.update(_accuracy_figures(runs))
         results.update(_grader_figures(plan, args.skip_graders, notes))
+        results.update(_grading_figures(args.skip_grading, notes))
         if args.skip_course:
             notes.append("course not run (--skip-course): course_wall_s and peak_rss_mb not measured")
             results.update({"course_wall_s": None, "peak_rss_mb": None})

@@ -38,6 +38,8 @@ class RunReport:
     graded: int = 0
     skipped: int = 0  # already in the CSV (resumed)
     seconds_per_learner: list[float] = field(default_factory=list)
+    cpu_s_per_learner: list[float] = field(default_factory=list)  # CPU time of each learner's kernels
+    peak_kernel_mb: float = 0.0  # the largest resident memory one kernel reached
     wall_s: float = 0.0
     isolation: set[str] = field(default_factory=set)
 
@@ -85,6 +87,8 @@ def _record(report: RunReport, result: LearnerResult, settings: GradeSettings, f
     report.graded += 1
     if not result.task_failed:
         report.seconds_per_learner.append(result.seconds)
+        report.cpu_s_per_learner.append(result.cpu_s)
+        report.peak_kernel_mb = max(report.peak_kernel_mb, result.peak_mb)
     if result.isolation:
         report.isolation.add(result.isolation)
 

@@ -21,6 +21,7 @@ import fcntl
 import functools
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,15 +90,22 @@ def phase1_stand_in(weights_dir: Path | None) -> Path:
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "CUDA_VISIBLE_DEVICES": "",
         }
-        if weights_dir is not None:
-            environment["KERAS_HOME"] = str(weights_dir.parent)
+        if weights_dir is not None:  # a Keras home of its own, holding the instructor's weight files
+            models = staging / "keras-home" / "models"
+            models.mkdir(parents=True)
+            for name in config.WEIGHT_FILES.values():
+                if (weights_dir / name).is_file():
+                    shutil.copyfile(weights_dir / name, models / name)
+            environment["KERAS_HOME"] = str(models.parent)
         completed = subprocess.run(
             [sys.executable, "-c", _BUILD_SCRIPT, str(staging)],
             env=environment, cwd=str(config.PROJECT_ROOT), capture_output=True, text=True,
             timeout=BUILD_TIMEOUT_S,
         )
         if completed.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
             tail = " | ".join((completed.stderr or completed.stdout).strip().splitlines()[-3:])
             raise RuntimeError(f"could not build the phase-1 stand-in model: {tail}")
+        shutil.rmtree(staging / "keras-home", ignore_errors=True)
         os.replace(staging, folder)  # whole folder at once: a half-built stand-in is never used
     return folder
