@@ -90,6 +90,22 @@ def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | Non
     return notebook, None
 
 
+class _ErrorsOnlyClient(NotebookClient):
+    """Keeps only each cell's first error (name and message, trimmed) of everything a kernel sends.
+
+    Verdicts come from the verdicts file, so printed output is not needed; a
+    notebook printing without end must not fill the worker's memory.
+    """
+
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> object:
+        if msg.get("msg_type") != "error" or outs:
+            return None
+        content = msg.get("content", {})
+        msg = {**msg, "content": {"ename": str(content.get("ename", ""))[:200],
+                                  "evalue": str(content.get("evalue", ""))[:1000], "traceback": []}}
+        return super().output(outs, msg, display_id, cell_index)
+
+
 def last_grader_cell(notebook: nbformat.NotebookNode) -> int | None:
     """The index of the last code cell that may call a grader (any `check_` in it), if any."""
     calls = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and GRADER_CALL in c.source]
@@ -147,7 +163,7 @@ def run_notebook(number: str, name: str, data: bytes, settings: GradeSettings, a
     try:
         (box.work / safe_name).write_text(nbformat.writes(notebook), encoding="utf-8")
         manager = sandbox.kernel_manager(box, namespaces)
-        client = NotebookClient(
+        client = _ErrorsOnlyClient(
             notebook, km=manager, allow_errors=True, skip_cells_with_tag="skip-execution",
             timeout=int(settings.timeout_s + CELL_TIMEOUT_MARGIN_S), startup_timeout=int(settings.timeout_s),
             record_timing=True,
