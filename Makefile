@@ -4,6 +4,7 @@
 #   make lab     set everything up, then open JupyterLab on notebooks/
 #   make test    set everything up the same way, then run the whole test suite
 #   make build   regenerate the learner copies in notebooks/ from solutions/
+#   make lint    ruff: lint and format check of the whole repository
 #   make grade SUBMISSIONS=folder-or-zip [OUT=grades.csv] [FEEDBACK=feedback] [GRADE_ARGS=...]
 #                grade a class of submitted notebooks (README: "Instructors: grading a class")
 
@@ -22,7 +23,7 @@ OUT ?= grades.csv
 FEEDBACK ?= feedback
 GRADE_ARGS ?=
 
-.PHONY: setup data lab test test-fast build check-build execute benchmark browser grade clean
+.PHONY: setup data lab test test-fast lint build check-build execute benchmark browser grade clean
 
 setup: $(STAMP)
 
@@ -47,13 +48,18 @@ browser:
 	@if command -v chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "Chromium not found and not root: the browser test will be skipped (install Debian's 'chromium')."; fi
+	else echo "Chromium not found and not root: the browser test will be skipped. Install it with: sudo apt-get install chromium"; fi
 
 test: data browser
 	$(BIN)/python -m pytest
 
 test-fast: data
 	$(BIN)/python -m pytest -m "not slow"
+
+# Lint and format check, notebooks included (settings in pyproject.toml); the fast tests run it too.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 build: setup
 	$(BIN)/python -m helpers.build

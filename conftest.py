@@ -1,22 +1,37 @@
-"""Test-wide set-up: a private Keras cache and progress file, quiet TensorFlow.
+"""Test-wide set-up: private Keras caches, progress files and artifacts folders; quiet TensorFlow.
 
 It sits at the root so that it also applies to `pytest solutions/` (nbval)
 run on its own, not only to tests under tests/.
 
-This runs before TensorFlow is imported anywhere, and the environment it sets
-is inherited by the notebook kernels that nbval and nbclient start.
+Nothing a test or a notebook run does may depend on, or change, what lies in
+the user's folders: the Keras cache (~/.keras), the progress file
+(.progress.json) and the repository's `artifacts/` (where notebook 04 saves
+the model notebook 05 loads). So there are two private sets of them:
+
+- the pytest process's own (set here, at import, before TensorFlow or
+  `helpers.reference` is imported anywhere);
+- the nbval session's: one Keras cache, progress file and artifacts folder
+  shared by the masters run under nbval, so that 05 continues from what 04
+  saved in the same session. They are put into the environment only while an
+  nbval item is set up, which is when nbval starts the notebook's kernel (the
+  kernel inherits them).
+
+Tests under tests/ that run a notebook get a third set of their own, per test
+(the `notebook_environment` fixture in tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import config
+from helpers import config, runtime
 
 
 def _weights_source() -> Path | None:
@@ -38,27 +53,89 @@ NO_WEIGHTS_HINT = (
     f"with the weight files."
 )
 
+# Shown under the results when the JupyterLab browser test was skipped (no Chromium):
+# a skip in a long list of dots is easy to miss, and then nothing checked the explorers.
+BROWSER_NOT_RUN = (
+    "THE BROWSER TEST DID NOT RUN: nothing checked the explorers in JupyterLab. "
+    "It needs Debian's Chromium at /usr/bin/chromium: as root, `make browser`; as another "
+    "user, `sudo apt-get install chromium` (see README, 'For instructors')."
+)
 
-def _seed_private_keras_home(source: Path | None) -> Path:
-    """Copy the weight files into a fresh KERAS_HOME so tests never touch the user's cache."""
-    keras_home = Path(tempfile.mkdtemp(prefix="alpaca-test-keras-"))
+
+def seed_keras_home(keras_home: Path, source: Path | None) -> Path:
+    """Make `keras_home/models` and copy the weight files and the class index from `source` into it."""
     models = keras_home / "models"
-    models.mkdir()
+    models.mkdir(parents=True, exist_ok=True)
     if source is not None:
-        for name in [*config.WEIGHT_FILES.values(), config.CLASS_INDEX_FILE]:
+        for name in config.KERAS_CACHE_FILES:
             if (source / name).is_file():
                 shutil.copy2(source / name, models / name)
-    os.environ["KERAS_HOME"] = str(keras_home)
     return keras_home
 
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+runtime.quiet_tensorflow_logs()
 os.environ["MPLBACKEND"] = "Agg"
+# Kernels start in solutions/ or notebooks/, subprocesses wherever: all of them import this
+# checkout's helpers, even where the environment's editable install points at another clone.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(config.PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+)
 # Explorers draw static pictures under nbval, even when pytest starts from a Jupyter kernel.
 os.environ.setdefault(config.ENV_WIDGETS_MODE, "static")
 WEIGHTS_SOURCE = _weights_source()
-PRIVATE_KERAS_HOME = _seed_private_keras_home(WEIGHTS_SOURCE)
-os.environ[config.ENV_PROGRESS_FILE] = str(PRIVATE_KERAS_HOME / "progress.json")
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="alpaca-test-"))
+
+# The pytest process's own cache, progress file and artifacts folder.
+PRIVATE_KERAS_HOME = seed_keras_home(SESSION_DIR / "keras", WEIGHTS_SOURCE)
+os.environ["KERAS_HOME"] = str(PRIVATE_KERAS_HOME)
+os.environ[config.ENV_PROGRESS_FILE] = str(SESSION_DIR / "progress.json")
+os.environ[config.ENV_ARTIFACTS_DIR] = str(SESSION_DIR / "artifacts")
+# config read the variable when it was imported above; `helpers.reference` takes its
+# default folder from config when it is imported, which must come after this line.
+assert "helpers.reference" not in sys.modules, (
+    "helpers.reference was imported before the tests' set-up"
+)
+config.ARTIFACTS_DIR = Path(os.environ[config.ENV_ARTIFACTS_DIR])
+
+# The nbval session's. The artifacts folder lies inside the (git-ignored) test-artifacts/
+# because notebook 04 prints where it saved the model relative to the repository; the
+# sanitizer (tests/sanitize.cfg) hides which folder that was.
+NBVAL_ENVIRONMENT: dict[str, str] = {
+    "KERAS_HOME": str(seed_keras_home(SESSION_DIR / "nbval-keras", WEIGHTS_SOURCE)),
+    config.ENV_PROGRESS_FILE: str(SESSION_DIR / "nbval-progress.json"),
+    config.ENV_ARTIFACTS_DIR: str(
+        config.PROJECT_ROOT / "test-artifacts" / f"nbval-{SESSION_DIR.name}"
+    ),
+}
+
+
+def is_notebook_item(item: pytest.Item) -> bool:
+    """An nbval item: one cell of a notebook collected from solutions/."""
+    return str(item.fspath).endswith(".ipynb")
+
+
+@pytest.fixture(scope="session")
+def nbval_environment() -> dict[str, str]:
+    """The environment nbval's kernels start with (a copy: tests may read it, not change it)."""
+    return dict(NBVAL_ENVIRONMENT)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """Around an nbval item's set-up (where its kernel starts), put the nbval session's folders
+    into the environment; put the process's own back afterwards."""
+    if not is_notebook_item(item):
+        return (yield)
+    saved = {name: os.environ.get(name) for name in NBVAL_ENVIRONMENT}
+    os.environ.update(NBVAL_ENVIRONMENT)
+    try:
+        return (yield)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def pytest_report_header() -> list[str]:
@@ -68,19 +145,41 @@ def pytest_report_header() -> list[str]:
     return [f"MobileNetV2 weights for the tests: copied from {WEIGHTS_SOURCE}"]
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
-    """Repeat the missing-weights hint under the failures, where people look."""
+def browser_tests_skipped(terminalreporter: pytest.TerminalReporter) -> list[str]:
+    """The node ids of skipped tests marked `browser`."""
+    return [
+        report.nodeid
+        for report in terminalreporter.stats.get("skipped", [])
+        if "browser" in getattr(report, "keywords", {})
+    ]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int
+) -> Iterator[None]:
+    """Repeat the missing-weights hint under the failures; after the short summary, the last
+    thing before the counts, say loudly when the browser test was skipped."""
     if WEIGHTS_SOURCE is None and exitstatus != 0:
         terminalreporter.write_line(NO_WEIGHTS_HINT, red=True)
+    result = yield
+    skipped = browser_tests_skipped(terminalreporter)
+    if skipped:
+        terminalreporter.write_sep("!", "browser test not run", red=True, bold=True)
+        terminalreporter.write_line(BROWSER_NOT_RUN, red=True, bold=True)
+        for nodeid in skipped:
+            terminalreporter.write_line(f"  skipped: {nodeid}", red=True)
+    return result
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Notebook runs are slow: mark every nbval item so `-m "not slow"` leaves them out."""
     for item in items:
-        if str(item.fspath).endswith(".ipynb"):
+        if is_notebook_item(item):
             item.add_marker(pytest.mark.slow)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Remove the private Keras cache."""
-    shutil.rmtree(PRIVATE_KERAS_HOME, ignore_errors=True)
+    """Remove the private caches and the nbval session's artifacts folder."""
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
+    shutil.rmtree(NBVAL_ENVIRONMENT[config.ENV_ARTIFACTS_DIR], ignore_errors=True)

@@ -130,11 +130,20 @@ def _accuracy_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Validation accuracy (logit threshold 0) after each phase, per seed and mean."""
     phase1 = [run["val_acc_phase1"] for run in runs]
     final = [run["val_acc_final"] for run in runs]
+    control = [run["val_acc_control"] for run in runs]
+    continuations = {
+        way: [run["continuations"][way]["history"]["val_accuracy"][-1] for run in runs]
+        for way in runs[0]["continuations"]
+    }
     return {
         "val_acc_phase1_per_seed": phase1,
         "val_acc_final_per_seed": final,
+        "val_acc_control_per_seed": control,
         "val_acc_phase1_mean": report.mean(phase1),
         "val_acc_final_mean": report.mean(final),
+        "val_acc_control_mean": report.mean(control),
+        "fine_tuning_gain": report.gain(final, control),
+        "val_acc_continuations_per_seed": continuations,
         # Whether accuracy was still climbing when a phase stopped: mean of the seeds, per epoch.
         "val_acc_phase1_by_epoch": report.mean_curve(
             run["phase1"]["history"]["val_accuracy"] for run in runs
@@ -251,7 +260,12 @@ def render(results: dict[str, Any]) -> str:
         report.format_table(results),
         "",
         f"accuracy per seed: phase 1 {_rounded(results['val_acc_phase1_per_seed'])}, "
-        f"final {_rounded(results['val_acc_final_per_seed'])}",
+        f"final {_rounded(results['val_acc_final_per_seed'])}, "
+        f"control {_rounded(results['val_acc_control_per_seed'])}",
+        "from the same phase-1 weights, "
+        f"{results['plan']['fine_tune_epochs']} more epochs, mean of seeds: "
+        + "; ".join(f"{way} {report.mean(values):.3f}"
+                    for way, values in results["val_acc_continuations_per_seed"].items()),
         f"validation accuracy by epoch, mean of seeds: phase 1 "
         f"{_rounded(results['val_acc_phase1_by_epoch'])}, "
         f"fine-tuning {_rounded(results['val_acc_fine_tune_by_epoch'])}",

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from helpers import config
+from helpers import config, runtime
 
 
 class ChildFailed(RuntimeError):
@@ -44,7 +44,7 @@ def run_json(module: str, arguments: list[str], timeout_s: float) -> dict[str, A
 def child_environment() -> dict[str, str]:
     """The parent's environment, TensorFlow's start-up chatter off."""
     environment = dict(os.environ)
-    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    runtime.quiet_tensorflow_logs(environment)
     environment.setdefault("MPLBACKEND", "Agg")
     return environment
 

@@ -53,7 +53,9 @@ def measure(learners: int, workers: int) -> dict[str, object]:
         folder.mkdir()
         generate_class(folder, learners)
         started = time.perf_counter()
-        report = run.grade_class(folder, Path(scratch) / "grades.csv", settings, workers=workers, progress=False)
+        report = run.grade_class(
+            folder, Path(scratch) / "grades.csv", settings, workers=workers, progress=False
+        )
         wall_s = time.perf_counter() - started
         rows = report.sheet.rows.values()
         passed = sum(int(row["passed_count"]) for row in rows)
@@ -76,7 +78,9 @@ def measure(learners: int, workers: int) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line for the benchmark's child process."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.grading", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.grading", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--learners", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     out_argument(parser)

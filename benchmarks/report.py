@@ -51,6 +51,9 @@ REQUIRED_KEYS: dict[str, tuple[type, ...]] = {
     "val_acc_final_mean": (float,),
     "val_acc_phase1_per_seed": (list,),
     "val_acc_final_per_seed": (list,),
+    "val_acc_control_mean": (float,),
+    "val_acc_control_per_seed": (list,),
+    "fine_tuning_gain": (float,),
     "peak_rss_mb": (float,),
     "grader_max_s": (float,),
     "weights": (str,),
@@ -69,6 +72,8 @@ TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("finetune_over_bound", "x"),
     ("val_acc_phase1_mean", ""),
     ("val_acc_final_mean", ""),
+    ("val_acc_control_mean", ""),
+    ("fine_tuning_gain", "+"),
     ("course_wall_s", "s"),
     ("peak_rss_mb", "MB"),
     ("grader_max_s", "s"),
@@ -212,6 +217,8 @@ def _format_value(value: Any, unit: str) -> str:
         return "-"
     if unit == "":
         return f"{value:.3f}"
+    if unit == "+":  # a difference of accuracies: always signed
+        return f"{value:+.3f}"
     if unit == "x":
         return f"{value:.2f}x"
     if unit in ("img/s", "MB"):
@@ -258,7 +265,7 @@ def schema_problems(results: Mapping[str, Any]) -> list[str]:
         accepted = tuple(types) + ((int,) if float in types else ())
         if isinstance(value, bool) or not isinstance(value, accepted):
             problems.append(f"{key!r} should be {' or '.join(t.__name__ for t in types)}, got {value!r}")
-    for key in ("val_acc_phase1_per_seed", "val_acc_final_per_seed"):
+    for key in ("val_acc_phase1_per_seed", "val_acc_final_per_seed", "val_acc_control_per_seed"):
         values = results.get(key) or []
         if any(not 0.0 <= float(v) <= 1.0 for v in values):
             problems.append(f"{key!r} holds a value outside [0, 1]: {values!r}")
@@ -282,6 +289,14 @@ def mean_curve(curves: Iterable[Sequence[float]]) -> list[float]:
         return []
     length = min(len(curve) for curve in curves)
     return [statistics.fmean(curve[epoch] for curve in curves) for epoch in range(length)]
+
+
+def gain(final: Sequence[float], control: Sequence[float]) -> float | None:
+    """Fine-tuning's gain: mean final accuracy minus mean control accuracy (None without runs)."""
+    final_mean, control_mean = mean(final), mean(control)
+    if final_mean is None or control_mean is None:
+        return None
+    return final_mean - control_mean
 
 
 def mean(values: Sequence[float]) -> float | None:

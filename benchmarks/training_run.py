@@ -3,8 +3,10 @@
     python -m benchmarks.training_run --seed 42 --phase1-epochs 5 --fine-tune-epochs 5 --out run.json
 
 Phase 1 trains the frozen model; phase 2 unfreezes the base from
-`config.FINE_TUNE_AT` and continues from where phase 1 ended. The JSON holds
-each epoch's wall time and the full Keras history of both phases. The
+`config.FINE_TUNE_AT` and continues from where phase 1 ended. Two more
+continuations start from the same phase-1 weights for the same epochs: the
+control (only the head trains) and fine-tuning with the other BatchNorm choice.
+The JSON holds each epoch's wall time and the full Keras history of each. The
 benchmark runs it once per seed; tests/test_reproducibility.py runs it twice
 with the same seed and compares the histories.
 """
@@ -83,19 +85,35 @@ def train(seed: int, phase1_epochs: int, fine_tune_epochs: int, deterministic: b
     }
 
     if fine_tune_epochs > 0:
-        # Notebook 05: unfreeze from FINE_TUNE_AT, recompile, continue the epoch count.
-        reference.unfreeze_for_fine_tuning(model)
-        fine_timer = _epoch_timer()
-        history_fine = model.fit(
-            train_dataset,
-            validation_data=validation_dataset,
-            epochs=len(history.epoch) + fine_tune_epochs,
-            initial_epoch=len(history.epoch),
-            verbose=0,
-            callbacks=[fine_timer],
+        # Notebook 05: the same phase-1 weights continue three ways (the course's fine-tuning,
+        # the other BatchNorm choice, and the control that trains only the head), each from a
+        # fresh compile, so their difference is what they train.
+        phase1_weights = model.get_weights()
+        course_way = (
+            reference.BATCHNORM_FROZEN
+            if config.FREEZE_BATCHNORM_IN_FINE_TUNING
+            else reference.BATCHNORM_ADAPTING
         )
-        result["fine_tune"] = {"epoch_s": fine_timer.seconds, "history": _history(history_fine)}
-        result["val_acc_final"] = float(history_fine.history["val_accuracy"][-1])
+        other_ways = [way for way in reference.CONTINUATIONS if way != course_way]
+        result["continuations"] = {}
+        for way in [course_way, *other_ways]:
+            model.set_weights(phase1_weights)
+            reference.prepare_continuation(model, way)
+            timer = _epoch_timer()
+            continued = model.fit(
+                train_dataset,
+                validation_data=validation_dataset,
+                epochs=len(history.epoch) + fine_tune_epochs,
+                initial_epoch=len(history.epoch),
+                verbose=0,
+                callbacks=[timer],
+            )
+            result["continuations"][way] = {"epoch_s": timer.seconds, "history": _history(continued)}
+        result["fine_tune"] = result["continuations"][course_way]
+        result["val_acc_final"] = float(result["fine_tune"]["history"]["val_accuracy"][-1])
+        result["val_acc_control"] = float(
+            result["continuations"][reference.HEAD_ONLY]["history"]["val_accuracy"][-1]
+        )
 
     # Linux reports ru_maxrss in KiB.
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

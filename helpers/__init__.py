@@ -1,13 +1,18 @@
 """Everything the course needs that is not the lesson itself.
 
-Modules, one concern each:
-    config     constants and paths
-    data       find / fetch / verify the dataset and the ImageNet weights
-    reference  reference answers to earlier exercises
-    graders    one check_* per exercise
-    plots      matplotlib pictures
-    widgets    ipywidgets explorers
-    build      solutions/ -> notebooks/ generator
+What notebooks import, one concern each (CONTRIBUTING.md has the whole map):
+    config        constants and paths
+    runtime       TensorFlow log quieting, the IPython shell probe
+    data          find / fetch / verify the dataset and the ImageNet weights
+    reference     reference answers to earlier exercises
+    model_facts   facts read off a model (where MobileNetV2 sits, block names...)
+    graders       one check_* per exercise (their rules in rules/; check_runner, verdicts,
+                  progress, learner_calls behind them)
+    plots         matplotlib pictures
+    widgets       ipywidgets explorers
+
+Instructors' tools, never imported by a notebook:
+    build         solutions/ -> notebooks/ generator (python -m helpers.build)
 
 Importing this package is cheap (no TensorFlow); `setup_notebook()` does the
 heavy imports when a notebook starts.
@@ -15,42 +20,17 @@ heavy imports when a notebook starts.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import warnings
-from collections.abc import Iterator
+
+from helpers import setup_errors
+from helpers.runtime import native_stderr_silenced, quiet_tensorflow_logs
 
 __version__ = "1.0.0"
 
 # Versions the notebooks' stored outputs were made with (see requirements.txt).
 EXPECTED_TENSORFLOW = "2.21"
 EXPECTED_KERAS_MAJOR = "3"
-
-
-def _quiet_tensorflow_logs() -> None:
-    """Hide TensorFlow's C++ start-up chatter (CUDA probes, oneDNN notes)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Send C++-level stderr to /dev/null for the duration of the block.
-
-    TensorFlow 2.21 prints absl and CUDA-probe lines at import and at its
-    first device query whatever TF_CPP_MIN_LOG_LEVEL says; JupyterLab shows
-    them as a red block that looks like an error. Python exceptions are not
-    affected: they are raised after stderr is restored.
-    """
-    sys.stderr.flush()
-    saved_fd = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved_fd, 2)
-        os.close(saved_fd)
 
 
 def _hide_known_harmless_warnings() -> None:
@@ -60,14 +40,32 @@ def _hide_known_harmless_warnings() -> None:
     warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed", category=UserWarning)
 
 
+def _warn_if_weights_missing() -> None:
+    """Say so before a model loads: offline, Keras' own download would fail with a long traceback."""
+    from helpers import config
+
+    missing = [name for name in config.WEIGHT_FILES.values() if not (config.keras_models_dir() / name).is_file()]
+    if missing:
+        print(
+            f"Note: Keras' cache ({config.keras_models_dir()}) lacks {', '.join(missing)}. Keras "
+            "downloads them when a model first loads; without a network, run `make data` (or "
+            "`python -m helpers.data fetch`) once while online, or copy the cache (README: "
+            "Offline and in a classroom).",
+            file=sys.stderr,
+        )
+
+
 def setup_notebook(deterministic: bool = False) -> None:
     """Check the environment, seed everything once, and check the dataset.
 
-    Prints one line per check. Raises a RuntimeError with the command to run
-    when the dataset is missing, so the first cell fails with a clear fix
-    instead of a later cell failing with a traceback.
+    Prints one line per check. Raises a `DataError` (a `SetupError`) with the
+    command to run when the dataset is missing, so the first cell fails with a
+    clear fix instead of a later cell failing with a traceback. In IPython,
+    set-up errors show as that message alone, without the library's frames
+    (`helpers.setup_errors`).
     """
-    _quiet_tensorflow_logs()
+    setup_errors.install()
+    quiet_tensorflow_logs()
     _hide_known_harmless_warnings()
     with native_stderr_silenced():
         import keras
@@ -91,5 +89,6 @@ def setup_notebook(deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
     print(f"helpers {__version__}: TensorFlow {tf.__version__}, Keras {keras.__version__}")
     print(f"Random seed set to {config.SEED}" + (" (deterministic ops)" if deterministic else ""))
+    _warn_if_weights_missing()
     dataset_dir = data.require_dataset()
     print(f"Dataset ready: {dataset_dir.name}/ with {config.EXPECTED_TOTAL_IMAGES} images")

@@ -73,14 +73,13 @@ from pathlib import Path
 
 import nbformat
 
-from helpers import config
+from helpers import config, runtime
+from helpers.config import END_MARKER, START_MARKER
 
 SOLUTIONS_DIR: Path = config.PROJECT_ROOT / "solutions"
 NOTEBOOKS_DIR: Path = config.PROJECT_ROOT / "notebooks"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
-START_MARKER = "### START CODE HERE"
-END_MARKER = "### END CODE HERE"
 LEARNER_PREFIX = "# LEARNER:"
 DEFAULT_HINT = "# replace None with your code"
 
@@ -342,7 +341,7 @@ def execute_master(
     saved_environment = dict(os.environ)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="alpaca-build-") as scratch:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        runtime.quiet_tensorflow_logs()
         os.environ[config.ENV_WIDGETS_MODE] = "static"
         os.environ[config.ENV_PROGRESS_FILE] = str(progress_file or Path(scratch) / "progress.json")
         try:

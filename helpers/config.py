@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# --- The lesson's hyper-parameters (they match the original assignment) ---
+# --- The lesson's hyper-parameters (the original assignment's, except where a comment says why) ---
 IMG_SIZE: tuple[int, int] = (160, 160)
 IMG_SHAPE: tuple[int, int, int] = IMG_SIZE + (3,)
 BATCH_SIZE: int = 32
@@ -18,13 +18,24 @@ VALIDATION_SPLIT: float = 0.2
 BASE_LEARNING_RATE: float = 0.001
 FINE_TUNE_LEARNING_RATE: float = 0.1 * BASE_LEARNING_RATE
 FINE_TUNE_AT: int = 120
-INITIAL_EPOCHS: int = 5
+# The original trains the head for 5 epochs, while its validation accuracy is still rising
+# (mean of seeds 42-44 with the stand-in weights: 0.87 after 5 epochs, 0.94 after 20; an epoch
+# costs about 1.5 s on 2 cores). Fine-tuning should start from a head that has converged.
+INITIAL_EPOCHS: int = 20
 FINE_TUNE_EPOCHS: int = 5
+# Notebook 04's yardstick: a linear classifier on the frozen base's pooled features. Measured
+# (seeds 42-44): 0.969-1.000 validation accuracy from 10 epochs on; 20 takes a few seconds.
+FEATURE_EPOCHS: int = 20
 DROPOUT_RATE: float = 0.2
 ROTATION_FACTOR: float = 0.2
 # A predicted probability of class 1 ("not alpaca") above this means class 1;
 # the same rule as BinaryAccuracy(threshold=0.0) on logits.
 DECISION_THRESHOLD: float = 0.5
+# Fine-tuning lets the unfrozen BatchNormalization layers adapt: they stay trainable, so fit
+# updates their statistics (on Keras 3, `training=False` at build time does not prevent it).
+# Freezing them measured no better on this data (benchmarks/README.md); adapting keeps the
+# exercise's code to the original's steps. The graders check this choice.
+FREEZE_BATCHNORM_IN_FINE_TUNING: bool = False
 
 # --- Facts about the data and the model, checked by the graders and tests ---
 CLASS_NAMES: tuple[str, str] = ("alpaca", "not alpaca")
@@ -37,6 +48,14 @@ BASE_MODEL_LAYERS_NO_TOP: int = 154
 BASE_MODEL_PARAMS_NO_TOP: int = 2_257_984
 BASE_MODEL_LAYERS_WITH_TOP: int = 156
 BASE_MODEL_PARAMS_WITH_TOP: int = 3_538_984
+
+# --- Exercises ---
+# A solution region in a master notebook: the build replaces what lies between
+# these lines with placeholders; the graders tell the learner to fill it in.
+START_MARKER: str = "### START CODE HERE"
+END_MARKER: str = "### END CODE HERE"
+# The header comment of an exercise cell: `# GRADED FUNCTION: data_augmenter`.
+GRADED_FUNCTION_MARKER: str = "# GRADED FUNCTION:"
 
 # --- Graders ---
 # How long a grader waits for a learner's function (e.g. alpaca_model) before giving up.
@@ -81,15 +100,30 @@ CLASS_INDEX_URL: str = (
 CLASS_INDEX_FILE: str = "imagenet_class_index.json"
 # The md5 Keras itself checks for the class index (keras.applications.imagenet_utils).
 CLASS_INDEX_MD5: str = "c2c37ea517e94d9795004a39431a14cb"
+# Keras' names for MobileNetV2 (alpha 1.0) ImageNet weights: one file per input size,
+# with and without the classifier on top (helpers.model_facts.weight_file_name).
+WEIGHT_FILE_PATTERN: str = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}{suffix}.h5"
+# The two files the course uses, for its image size.
 WEIGHT_FILES: dict[str, str] = {
-    "with_top": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160.h5",
-    "no_top": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_160_no_top.h5",
+    "with_top": WEIGHT_FILE_PATTERN.format(rows=IMG_SIZE[0], suffix=""),
+    "no_top": WEIGHT_FILE_PATTERN.format(rows=IMG_SIZE[0], suffix="_no_top"),
 }
+# Everything `python -m helpers.data fetch` puts into Keras' cache (and the tests copy).
+KERAS_CACHE_FILES: tuple[str, ...] = (*WEIGHT_FILES.values(), CLASS_INDEX_FILE)
 
 
 def progress_file() -> Path:
     """Where the graders keep the learner's progress (git-ignored)."""
     return Path(os.environ.get(ENV_PROGRESS_FILE, PROJECT_ROOT / ".progress.json"))
+
+
+def relative_to_project(path: Path) -> str:
+    """`path` relative to the repository when it lies inside it (as notebooks print it), else absolute."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return resolved.as_posix()
 
 
 def keras_models_dir() -> Path:

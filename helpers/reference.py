@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from helpers import config
+from helpers import config, model_facts
 
 PHASE1_MODEL_FILE = "alpaca_phase1.keras"
 PHASE1_HISTORY_FILE = "alpaca_phase1_history.json"
@@ -105,7 +106,8 @@ def alpaca_model(
     inputs = keras.Input(shape=input_shape)
     x = data_augmentation(inputs)
     x = keras.applications.mobilenet_v2.preprocess_input(x)
-    # training=False keeps BatchNorm in inference mode, also after unfreezing.
+    # As the original assignment asks. On Keras 3 `fit` overrides this flag (keras-team/keras
+    # issue 20285), so it does not keep BatchNorm in inference mode once layers are unfrozen.
     x = base_model(x, training=False)
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(config.DROPOUT_RATE)(x)
@@ -119,10 +121,10 @@ def find_base_model(model: keras.Model) -> keras.Model:
     In Keras 3 `preprocess_input` adds operations, not layers, so the base
     model's position in `model.layers` differs from Keras 2 code.
     """
-    for layer in model.layers:
-        if isinstance(layer, keras.Model) and "mobilenetv2" in layer.name:
-            return layer
-    raise ValueError("No MobileNetV2 base model found among the model's layers.")
+    base_model = model_facts.find_base_model(model)
+    if base_model is None:
+        raise ValueError("No MobileNetV2 base model found among the model's layers.")
+    return base_model
 
 
 def logit_accuracy() -> keras.metrics.Metric:
@@ -151,14 +153,36 @@ def _build_optimizer(model: keras.Model) -> None:
     model.optimizer.build(model.trainable_variables)
 
 
+def freeze_batch_norm(base_model: keras.Model) -> int:
+    """Freeze every BatchNormalization layer of the base; return how many there are.
+
+    On Keras 3 a BatchNormalization layer whose own `trainable` is False runs
+    in inference mode: it normalises with its stored statistics and never
+    updates them, even while `fit` trains the layers around it.
+    """
+    norms = [layer for layer in base_model.layers if isinstance(layer, layers.BatchNormalization)]
+    for layer in norms:
+        layer.trainable = False
+    return len(norms)
+
+
 def unfreeze_for_fine_tuning(
-    model: keras.Model, fine_tune_at: int = config.FINE_TUNE_AT
+    model: keras.Model,
+    fine_tune_at: int = config.FINE_TUNE_AT,
+    *,
+    freeze_batchnorm: bool = config.FREEZE_BATCHNORM_IN_FINE_TUNING,
 ) -> tuple[keras.losses.Loss, keras.optimizers.Optimizer, list[keras.metrics.Metric]]:
-    """Notebook 05: unfreeze the top of the base, recompile at a tenth of the rate."""
+    """Notebook 05: unfreeze the top of the base, recompile at a tenth of the rate.
+
+    `freeze_batchnorm` keeps the BatchNorm layers frozen too (the variant the
+    notebook compares with the course's choice, config.FREEZE_BATCHNORM_IN_FINE_TUNING).
+    """
     base_model = find_base_model(model)
     base_model.trainable = True
     for layer in base_model.layers[:fine_tune_at]:
         layer.trainable = False
+    if freeze_batchnorm:
+        freeze_batch_norm(base_model)
     loss_function = keras.losses.BinaryCrossentropy(from_logits=True)
     optimizer = keras.optimizers.Adam(learning_rate=config.FINE_TUNE_LEARNING_RATE)
     metrics = [logit_accuracy()]
@@ -213,6 +237,72 @@ def load_phase1(
     return model, history
 
 
+# The ways notebook 05 continues from one phase-1 model, each for FINE_TUNE_EPOCHS more epochs.
+# The control trains only the head: fine-tuning's gain is what it adds over this.
+HEAD_ONLY = "head only (control)"
+BATCHNORM_ADAPTING = "fine-tuned, BatchNorm adapting"
+BATCHNORM_FROZEN = "fine-tuned, BatchNorm frozen"
+CONTINUATIONS: tuple[str, ...] = (HEAD_ONLY, BATCHNORM_ADAPTING, BATCHNORM_FROZEN)
+
+
+def prepare_continuation(model: keras.Model, continuation: str) -> None:
+    """Set `model` up for one of CONTINUATIONS: freeze or unfreeze, then compile."""
+    if continuation == HEAD_ONLY:
+        find_base_model(model).trainable = False
+        compile_for_phase1(model)
+    elif continuation in (BATCHNORM_ADAPTING, BATCHNORM_FROZEN):
+        unfreeze_for_fine_tuning(model, freeze_batchnorm=continuation == BATCHNORM_FROZEN)
+    else:
+        raise ValueError(f"Unknown continuation {continuation!r}; choose from {CONTINUATIONS}.")
+
+
+def continue_phase1(
+    continuation: str,
+    train_dataset: tf.data.Dataset,
+    validation_dataset: tf.data.Dataset,
+    epochs: int = config.FINE_TUNE_EPOCHS,
+    directory: Path = config.ARTIFACTS_DIR,
+) -> keras.callbacks.History:
+    """Load a fresh copy of the saved phase-1 model and train it `epochs` more, one way.
+
+    Every continuation starts from the same saved weights, so their
+    validation accuracies differ only by what they train (and by chance).
+    """
+    saved = load_phase1(directory)
+    if saved is None:
+        raise FileNotFoundError(
+            f"No phase-1 model in {directory}: run notebook 04, or save one with save_phase1()."
+        )
+    model, history = saved
+    prepare_continuation(model, continuation)
+    return model.fit(
+        train_dataset,
+        validation_data=validation_dataset,
+        epochs=len(history.epoch) + epochs,
+        initial_epoch=len(history.epoch),
+        verbose=0,
+    )
+
+
+def pooled_features(
+    base_model: keras.Model, dataset: tf.data.Dataset
+) -> tuple["np.ndarray", "np.ndarray"]:
+    """Notebook 04's yardstick: each image's 1280 pooled features from the frozen base, and its label.
+
+    No augmentation: every image is seen once, as it is. The base runs in
+    inference mode (`predict`), so this is what a frozen base offers a head.
+    """
+    import numpy as np
+
+    extractor = keras.Sequential([base_model, layers.GlobalAveragePooling2D()])
+    features, labels = [], []
+    for images, batch_labels in dataset:
+        preprocessed = keras.applications.mobilenet_v2.preprocess_input(images)
+        features.append(np.asarray(extractor.predict_on_batch(preprocessed)))
+        labels.append(batch_labels.numpy())
+    return np.concatenate(features), np.concatenate(labels).astype("float32")
+
+
 def overlapping_files(
     train_dataset: tf.data.Dataset, validation_dataset: tf.data.Dataset
 ) -> set[str]:
@@ -227,8 +317,6 @@ def predict_dataset(
 
     The images are returned in [0, 255] as the dataset yields them, ready to plot.
     """
-    import numpy as np
-
     images, labels, logits = [], [], []
     for batch_images, batch_labels in dataset:
         images.append(batch_images.numpy())

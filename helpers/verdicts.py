@@ -1,77 +1,146 @@
-"""Machine-readable grader verdicts, for instructors' grading runs.
+"""What a check returns and how it shows itself: `GradeResult` and its parts.
 
-When the environment variable named by `config.ENV_VERDICTS_FILE` is set (a
-grading run sets it for each notebook's kernel), every grader call appends
-one JSON line to that file:
+A check collects problems in `Findings` (a stable code and a message each),
+ends early with `Verdict` when nothing more can be checked, and returns a
+`GradeResult`. Results display as HTML in JupyterLab and as plain text
+elsewhere; the verdict is a word and a symbol, never a colour alone.
 
-    {"exercise": "datasets", "status": "passed", "messages": ["..."]}
-
-`status` is one of "passed", "failed", "not yet", "error" (the graders'
-words). Without the variable nothing is written, so learners never see this.
-The grading run reads the lines back with `read()`; it never scrapes the
-text a grader prints.
-
-Recording never raises: a verdict that cannot be written must not break the
-learner's cell. This module imports nothing heavy (no TensorFlow).
+This module knows nothing about exercises or models: `helpers.graders` holds
+the checks, `helpers.progress` the record of their outcomes.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
+import html
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from helpers import config
+from helpers import runtime
 
-STATUSES: tuple[str, ...] = ("passed", "failed", "not yet", "error")
+# The four outcomes of a check.
+PASSED, FAILED, NOT_YET, ERROR = "passed", "failed", "not yet", "error"
+# Word first (the verdict starts with it), then a symbol: never colour alone.
+HEADLINES: dict[str, tuple[str, str, str]] = {
+    PASSED: ("Passed", "\u2714", "#2e7d32"),
+    FAILED: ("Not passed", "\u2718", "#c62828"),
+    NOT_YET: ("Not yet", "\u270e", "#6d4c41"),
+    ERROR: ("Grader error", "\u26a0", "#ef6c00"),
+}
 
 
-def record(result: Any) -> None:
-    """Append `result`'s exercise, status and messages to the verdicts file, if one is set.
+def current_execution_count() -> int | None:
+    """The IPython cell being run, or None outside IPython."""
+    shell = runtime.ipython_shell()
+    return None if shell is None else int(getattr(shell, "execution_count", 0) or 0)
 
-    `result` is a grader's `GradeResult` (anything with `.exercise`, `.status`
-    and `.messages`).
+
+def markup(text: str) -> str:
+    """HTML-escape a message and render `backticks` as code."""
+    escaped = html.escape(text)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
+class Displayable:
+    """Shows itself once per cell: the check displays it, the cell's result does not repeat it."""
+
+    _shown_in_cell: int | None = None
+
+    def text(self) -> str:  # pragma: no cover - overridden
+        """The plain-text form."""
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's plain-text form."""
+        printer.text(self.text())
+
+    def _ipython_display_(self) -> None:
+        """Skip the repeat right after the check displayed this result; display normally later."""
+        count = current_execution_count()
+        if self._shown_in_cell is not None and self._shown_in_cell == count:
+            self._shown_in_cell = None
+            return
+        self._show()
+
+    def _show(self) -> None:
+        """Display in IPython (HTML with a plain-text fallback); print elsewhere."""
+        count = current_execution_count()
+        if count is None:
+            print(self.text())
+            return
+        from IPython.display import display
+
+        display({"text/plain": self.text(), "text/html": self._repr_html_()}, raw=True)
+        self._shown_in_cell = count
+
+
+@dataclass(repr=False, eq=False)
+class GradeResult(Displayable):
+    """The outcome of one check.
+
+    `status` is "passed", "failed", "not yet" (an untouched exercise) or
+    "error" (a bug in the grader). `codes` names each problem for tests;
+    `timings` holds the learner's and the grader's seconds.
     """
-    path = os.environ.get(config.ENV_VERDICTS_FILE)
-    if not path:
-        return
-    try:
-        line = json.dumps(
-            {
-                "exercise": str(result.exercise),
-                "status": str(result.status),
-                "messages": [str(message) for message in result.messages],
-            }
+
+    exercise: str
+    status: str
+    messages: list[str] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """True when every check passed."""
+        return self.status == PASSED
+
+    @property
+    def verdict(self) -> str:
+        """The headline: a word, a symbol and the exercise."""
+        word, symbol, _ = HEADLINES[self.status]
+        return f"{word} {symbol} \u2014 {self.exercise}"
+
+    def text(self) -> str:
+        """Plain-text rendering: the headline, then one bullet per message."""
+        return "\n".join([self.verdict, *(f"  \u2022 {m}" for m in self.messages)])
+
+    def _repr_html_(self) -> str:
+        word, symbol, colour = HEADLINES[self.status]
+        items = "".join(f"<li>{markup(m)}</li>" for m in self.messages)
+        return (
+            f'<div class="alpaca-grader alpaca-grader-{self.status.replace(" ", "-")}" '
+            f'style="border-left:5px solid {colour};padding:0.3em 0.8em;margin:0.3em 0">'
+            f'<strong style="color:{colour}">{word} {symbol}</strong> \u2014 '
+            f"<code>{html.escape(self.exercise)}</code>"
+            f'<ul style="margin:0.3em 0">{items}</ul></div>'
         )
-        # One write of one line in append mode: lines from one kernel never interleave.
-        with open(path, "a", encoding="utf-8") as verdicts_file:
-            verdicts_file.write(line + "\n")
-    except Exception:
-        pass
 
 
-def read(path: Path) -> list[dict[str, Any]]:
-    """The verdicts in `path`, oldest first; lines that are not a well-formed verdict are left out.
+class Findings:
+    """Problems found so far, each a stable code plus a message for the learner."""
 
-    A kernel killed in the middle of a write can leave half a line; a
-    notebook may also write junk into the file. Neither stops the others
-    from being read.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    verdicts: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        exercise, status, messages = entry.get("exercise"), entry.get("status"), entry.get("messages", [])
-        if not isinstance(exercise, str) or status not in STATUSES or not isinstance(messages, list):
-            continue
-        verdicts.append({"exercise": exercise, "status": status, "messages": [str(m) for m in messages]})
-    return verdicts
+    def __init__(self) -> None:
+        self.codes: list[str] = []
+        self.messages: list[str] = []
+
+    def add(self, code: str, message: str) -> None:
+        """Record one problem."""
+        self.codes.append(code)
+        self.messages.append(message)
+
+    def __bool__(self) -> bool:
+        return bool(self.codes)
+
+
+class Verdict(Exception):
+    """Ends a check early with a status (e.g. nothing more can be checked)."""
+
+    def __init__(self, status: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message

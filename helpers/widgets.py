@@ -26,7 +26,6 @@ import base64
 import html
 import io
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,8 @@ import ipywidgets
 import numpy as np
 from matplotlib.figure import Figure
 
-from helpers import config, plots
+from helpers import config, model_facts, plots, runtime
+from helpers.model_facts import block_name, trainable_parameter_count
 
 MODE_INTERACTIVE = "interactive"
 MODE_STATIC = "static"
@@ -58,15 +58,6 @@ def widget_mode() -> str:
     return mode if mode in (MODE_INTERACTIVE, MODE_STATIC) else MODE_AUTO
 
 
-def _current_shell() -> Any:
-    """The running IPython shell, or None outside IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    return get_ipython()
-
-
 def _started_by_jupyter_server() -> bool:
     """True in a kernel that a Jupyter server (JupyterLab, Notebook 7) started for a notebook.
 
@@ -74,7 +65,7 @@ def _started_by_jupyter_server() -> bool:
     front ends render widgets. nbval, nbclient and nbconvert start kernels
     without a server, and a terminal has no kernel at all.
     """
-    shell = _current_shell()
+    shell = runtime.ipython_shell()
     if shell is None or getattr(shell, "kernel", None) is None:
         return False
     return "JPY_SESSION_NAME" in os.environ
@@ -470,41 +461,6 @@ def prediction_browser(
 
 # --- Fine-tuning explorer (notebook 05) ---
 
-# MobileNetV2's stem and head carry no block number in their layer names.
-_STEM_LAYERS = {"Conv1", "bn_Conv1", "Conv1_relu"}
-_HEAD_LAYERS = {"Conv_1", "Conv_1_bn", "out_relu"}
-
-
-def block_name(layer_name: str) -> str:
-    """The MobileNetV2 block a layer belongs to: 'block_13', 'expanded_conv', 'Conv1', 'Conv_1'..."""
-    match = re.match(r"(block_\d+)_", layer_name)
-    if match:
-        return match.group(1)
-    if layer_name.startswith("expanded_conv"):
-        return "expanded_conv"
-    if layer_name in _STEM_LAYERS:
-        return "Conv1"
-    if layer_name in _HEAD_LAYERS:
-        return "Conv_1"
-    if layer_name.startswith("input"):
-        return "input"  # Keras numbers input layers (input_layer_3...) as models are built
-    return layer_name
-
-
-def trainable_parameter_count(layer: Any) -> int:
-    """Parameters the layer trains once unfrozen, read from its weights, whatever its flag now.
-
-    Keras 3 clears a weight's own `trainable` flag when its layer is frozen, so
-    the flags cannot say what unfreezing would train. Every weight trains
-    except BatchNormalization's moving mean and variance, which are
-    statistics updated outside gradient descent.
-    """
-    statistics = {id(getattr(layer, name, None)) for name in ("moving_mean", "moving_variance")}
-    return sum(
-        int(np.prod(weight.shape)) for weight in layer.weights if id(weight) not in statistics
-    )
-
-
 @dataclass(frozen=True)
 class FineTuneSummary:
     """What `fine_tune_at` unfreezes: layers from that index on, their parameters and blocks."""
@@ -528,17 +484,15 @@ class FineTuneSummary:
             f"fine_tune_at = {self.fine_tune_at}: {self.trainable_layers} of {self.total_layers} "
             f"layers trainable, from {first}",
             f"trainable parameters: {self.trainable_params:,} of {self.unfreezable_params:,} "
-            f"({share:.0%}; BatchNorm statistics never train: {self.total_params:,} in all)",
+            f"({share:.0%}; with the BatchNorm statistics, which fit updates without "
+            f"gradients: {self.total_params:,} in all)",
             "trainable blocks: " + (", ".join(partial + list(self.full_blocks)) or "none"),
         ]
 
 
 def find_base(model: Any) -> Any:
-    """The MobileNetV2 base: the model itself, or the one nested inside the learner's model."""
-    for layer in getattr(model, "layers", []):
-        if hasattr(layer, "layers") and "mobilenetv2" in layer.name:
-            return layer
-    return model
+    """The MobileNetV2 base: the one inside the learner's model, else the model itself."""
+    return model_facts.find_base_model(model) or model
 
 
 def fine_tuning_summary(base_model: Any, fine_tune_at: int) -> FineTuneSummary:

@@ -1,4 +1,10 @@
-"""Fixtures shared by the data and download tests: tiny image sets and their manifest."""
+"""Fixtures shared by the tests: tiny image sets, and private folders for each test.
+
+Every test gets its own progress file (graders record progress in-process, and a
+notebook's `graders.summary()` would show it). A test that runs a notebook also
+asks for `notebook_environment`: its own Keras cache, progress file and artifacts
+folder, put into the environment its kernels inherit.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ from pathlib import Path
 
 import pytest
 from fixtures.data_factory import image_set, write_manifest
+from fixtures.isolation import NotebookEnvironment, make_notebook_environment
+
+from helpers import config
 
 
 @pytest.fixture
@@ -18,3 +27,25 @@ def files() -> dict[str, bytes]:
 def manifest(tmp_path: Path, files: dict[str, bytes]) -> Path:
     """The manifest of `files`."""
     return write_manifest(tmp_path / "test.sha256", files)
+
+
+@pytest.fixture(autouse=True)
+def private_progress_file(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A progress file for this test alone (graders read it when they run, so no import order matters)."""
+    path = tmp_path_factory.mktemp("progress") / "progress.json"
+    monkeypatch.setenv(config.ENV_PROGRESS_FILE, str(path))
+    return path
+
+
+@pytest.fixture
+def notebook_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> NotebookEnvironment:
+    """A Keras cache, progress file and artifacts folder of this test's own, in the environment
+    that kernels started by this test inherit."""
+    environment = make_notebook_environment(tmp_path_factory.mktemp("notebook-run"))
+    for name, value in environment.variables().items():
+        monkeypatch.setenv(name, value)
+    return environment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -27,6 +28,9 @@ def _complete_results() -> dict:
         "val_acc_final_mean": 0.98,
         "val_acc_phase1_per_seed": [0.92, 0.93, 0.94],
         "val_acc_final_per_seed": [0.97, 0.98, 0.99],
+        "val_acc_control_mean": 0.96,
+        "val_acc_control_per_seed": [0.95, 0.96, 0.97],
+        "fine_tuning_gain": 0.02,
         "peak_rss_mb": 2000.0,
         "grader_max_s": 1.5,
         "weights": "stand-in weights",
@@ -37,6 +41,26 @@ def _complete_results() -> dict:
 
 
 # --- bounds and ratios ---
+
+
+def test_fine_tuning_gain_is_the_difference_of_the_means():
+    assert report.gain([0.97, 0.98, 0.99], [0.95, 0.96, 0.94]) == pytest.approx(0.03)
+    assert report.gain([0.9], [0.95]) == pytest.approx(-0.05)  # a loss is reported, not hidden
+    assert report.gain([], [0.9]) is None
+
+
+def test_the_gain_is_printed_with_its_sign():
+    table = report.format_table(_complete_results() | {"fine_tuning_gain": -0.015})
+    row = next(line for line in table.splitlines() if line.startswith("fine_tuning_gain"))
+    assert "-0.015" in row
+
+
+def test_the_committed_gain_is_final_minus_control():
+    results = json.loads(Path(DEFAULT_OUTPUT).read_text())
+    expected = report.mean(results["val_acc_final_per_seed"]) - report.mean(
+        results["val_acc_control_per_seed"]
+    )
+    assert results["fine_tuning_gain"] == pytest.approx(expected)
 
 
 def test_phase1_bound_counts_training_and_validation_images_at_the_forward_rate():
@@ -246,23 +270,24 @@ def test_a_non_positive_ratio_is_a_schema_problem():
     assert any("'finetune_over_bound' must be positive" in problem for problem in problems)
 
 
-# --- weights provenance fallback ---
+# --- weights provenance ---
 
 
-def test_checksum_fallback_recognises_the_stand_in_and_other_files(tmp_path, monkeypatch):
-    weight_file = tmp_path / config.WEIGHT_FILES["no_top"]
-    weight_file.write_bytes(b"not the stand-in")
-    assert provenance.weights_by_checksum(tmp_path).startswith("not the stand-in weights")
-    monkeypatch.setitem(provenance.STAND_IN_SHA256, "no_top", _sha256(weight_file))
-    assert provenance.weights_by_checksum(tmp_path).startswith("stand-in weights")
-    weight_file.unlink()
-    assert provenance.weights_by_checksum(tmp_path).startswith("no MobileNetV2 weights")
+def test_weights_are_named_by_the_checksums_of_helpers_data(tmp_path, monkeypatch):
+    """One home for the checksums: the benchmark asks helpers.data, it keeps no copy."""
+    from helpers import data
 
-
-def _sha256(path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert provenance.weights().startswith("no MobileNetV2 weights")
+    for name in config.WEIGHT_FILES.values():
+        (models / name).write_bytes(b"pretend stand-in " + name.encode())
+        digest = hashlib.sha256((models / name).read_bytes()).hexdigest()
+        monkeypatch.setitem(data.STANDIN_WEIGHTS_SHA256, name, digest)
+    assert provenance.weights() == data.PROVENANCE_STANDIN
+    (models / config.WEIGHT_FILES["no_top"]).write_bytes(b"some other file")
+    assert data.PROVENANCE_UNKNOWN in provenance.weights()
 
 
 def test_the_committed_results_follow_the_schema_and_render():
@@ -271,4 +296,50 @@ def test_the_committed_results_follow_the_schema_and_render():
     assert report.schema_problems(results) == []
     assert results["mode"] == "full" and len(results["seeds"]) == 3
     assert set(results["speed_per_seed"]) == {str(seed) for seed in results["seeds"]}
-    assert "targets missed:" in render(results)
+    assert _printed_misses(render(results)) == _misses_by_hand(results)
+
+
+def _misses_by_hand(results: dict) -> set[str]:
+    """The targets a results dictionary misses, worked out here from the raw figures."""
+    missed = set()
+    for target in report.TARGETS:
+        value = results.get(target.key)
+        if value is None:
+            continue
+        if (target.direction == ">=" and value < target.limit) or (
+            target.direction == "<=" and value > target.limit
+        ):
+            missed.add(target.key)
+    return missed
+
+
+def _printed_misses(printed: str) -> set[str]:
+    """The target names on the printout's `targets missed:` line (empty for "none")."""
+    lines = [line for line in printed.splitlines() if line.startswith("targets missed: ")]
+    assert len(lines) == 1, printed
+    listed = lines[0].removeprefix("targets missed: ")
+    return set() if listed == "none" else {item.split(":")[0] for item in listed.split("; ")}
+
+
+def _results_meeting_every_target() -> dict:
+    """The committed results (which render, see above) with every target figure at its limit."""
+    results = json.loads(Path(DEFAULT_OUTPUT).read_text())
+    for target in report.TARGETS:
+        results[target.key] = target.limit  # exactly at the limit is met
+    return results
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({}, set()),
+        ({"val_acc_final_mean": 0.95}, {"val_acc_final_mean"}),
+        ({"phase1_over_bound": 1.30, "peak_rss_mb": 4000.0}, {"phase1_over_bound", "peak_rss_mb"}),
+        ({"course_wall_s": None, "grader_max_s": 3.5}, {"grader_max_s"}),
+    ],
+    ids=["none", "one-floor", "two-ceilings", "unmeasured-is-no-miss"],
+)
+def test_the_printout_lists_exactly_the_missed_targets(changes, expected):
+    results = _results_meeting_every_target() | changes
+    assert _misses_by_hand(results) == expected  # the cases mean what their names say
+    assert _printed_misses(render(results)) == expected

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from fixtures.isolation import NotebookEnvironment
 
 from helpers import build, config
 
@@ -302,7 +303,9 @@ def test_the_command_line_check_is_quick_and_imports_no_tensorflow() -> None:
     )
     elapsed = time.perf_counter() - started
     assert result.stdout.strip().endswith("False False"), result.stdout + result.stderr
-    assert elapsed < 10, f"--check took {elapsed:.1f} s"
+    # Generous on purpose (it takes about a second): the bound catches --check starting to
+    # execute notebooks or load models (minutes), not a busy machine.
+    assert elapsed < 120, f"--check took {elapsed:.1f} s"
 
 
 # --- The real course ---------------------------------------------------------
@@ -400,7 +403,9 @@ def test_master_was_run_and_unstable_cells_are_not_compared(master_path: Path) -
 
 
 @pytest.mark.slow
-def test_execute_stores_outputs_of_a_fresh_run_and_leaves_a_failing_master_alone(tmp_path: Path) -> None:
+def test_execute_stores_outputs_of_a_fresh_run_and_leaves_a_failing_master_alone(
+    tmp_path: Path, notebook_environment: NotebookEnvironment
+) -> None:
     master = tmp_path / "01_tiny.ipynb"
     notebook = synthetic_notebook("print(6 * 7)", "import os\nprint(os.environ['ALPACA_WIDGETS'])")
     write_notebook(master, notebook)

@@ -132,3 +132,68 @@ def test_with_weights_the_suite_names_their_folder(tmp_path: Path) -> None:
     _returncode, output = _pytest_header_and_summary({config.ENV_WEIGHTS_SOURCE: str(weights)}, tmp_path)
     assert f"MobileNetV2 weights for the tests: copied from {weights}" in output
     assert "No MobileNetV2 weights" not in output
+
+
+# --- Skips that would hide failures -------------------------------------------------
+
+
+def test_no_test_skips_when_a_pinned_package_fails_to_import() -> None:
+    """A broken install of a pinned package is a failure with the fix (fixtures.pinned), not a
+    skip. (Packages the course does not pin, e.g. PyYAML, may still be skipped on.)"""
+    from fixtures.pinned import pinned_packages
+
+    distributions = metadata.packages_distributions()  # import name -> distributions
+    pinned = pinned_packages()
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            for module in re.findall(r"importorskip\(\s*[\"']([\w.]+)", line):
+                top = module.split(".")[0]
+                names = {top.lower(), *(d.lower() for d in distributions.get(top, []))}
+                if names & pinned:
+                    offenders.append(f"{path.name}:{number} ({module})")
+    assert offenders == [], f"use fixtures.pinned.import_pinned instead: {offenders}"
+
+
+def test_a_failed_import_of_a_pinned_package_fails_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fixtures.pinned as pinned
+
+    def broken_import(name: str) -> None:
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(pinned.importlib, "import_module", broken_import)
+    with pytest.raises(pytest.fail.Exception, match=r"requirements.txt pins nbformat.*make setup"):
+        pinned.import_pinned("nbformat")
+    with pytest.raises(ValueError, match="not pinned"):
+        pinned.import_pinned("not_a_course_package")
+
+
+def _browser_tests_output(chromium: str, tmp_path: Path) -> tuple[int, str]:
+    """Run only the browser tests in a subprocess, with Chromium looked for at `chromium`."""
+    env = dict(os.environ) | {"ALPACA_TEST_CHROMIUM": chromium}
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-rs",
+         f"--basetemp={tmp_path / 'basetemp'}", "tests/test_browser.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    return completed.returncode, completed.stdout
+
+
+def test_a_skipped_browser_test_is_announced_loudly_with_the_install_command(tmp_path: Path) -> None:
+    returncode, output = _browser_tests_output(str(tmp_path / "no-chromium-here"), tmp_path)
+    assert returncode == 0, output
+    assert "2 skipped" in output
+    summary = output[output.index("browser test not run"):]
+    assert "THE BROWSER TEST DID NOT RUN" in summary
+    assert "sudo apt-get install chromium" in summary and "make browser" in summary
+    assert "tests/test_browser.py::test_augmentation_explorer_in_jupyterlab" in summary
+
+
+def test_the_browser_announcement_is_absent_when_no_browser_test_was_skipped(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=",
+         "tests/test_browser.py", "-k", "no_test_has_this_name"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert "collected 2 items / 2 deselected" in completed.stdout, completed.stdout
+    assert "DID NOT RUN" not in completed.stdout

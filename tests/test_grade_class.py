@@ -72,15 +72,35 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     outside = root / "outside" / "escaped.txt"
     examples.write_examples(root / "class", secret_name=SECRET_NAME, outside=outside)
     out, pages = root / "grades.csv", root / "feedback"
-    arguments = [str(root / "class"), "--out", str(out), "--feedback", str(pages), "--workers", "2",
-                 "--timeout", str(TIMEOUT_S), "--memory-mb", str(MEMORY_MB), "--quiet"]
+    arguments = [
+        str(root / "class"),
+        "--out",
+        str(out),
+        "--feedback",
+        str(pages),
+        "--workers",
+        "2",
+        "--timeout",
+        str(TIMEOUT_S),
+        "--memory-mb",
+        str(MEMORY_MB),
+        "--quiet",
+    ]
     printed = io.StringIO()
     with instructor_secret(), contextlib.redirect_stdout(printed):
         exit_code = grade_command.main(arguments)
     with open(out, newline="") as handle:
         rows = {row["learner"]: row for row in csv.DictReader(handle)}
-    return {"rows": rows, "out": out, "pages": pages, "outside": outside, "printed": printed.getvalue(),
-            "exit_code": exit_code, "arguments": arguments, "root": root}
+    return {
+        "rows": rows,
+        "out": out,
+        "pages": pages,
+        "outside": outside,
+        "printed": printed.getvalue(),
+        "exit_code": exit_code,
+        "arguments": arguments,
+        "root": root,
+    }
 
 
 def test_every_learner_gets_one_row_with_the_expected_verdicts(graded: dict) -> None:
@@ -89,7 +109,13 @@ def test_every_learner_gets_one_row_with_the_expected_verdicts(graded: dict) -> 
     assert sorted(rows) == sorted(EXPECTED)
     for learner, (datasets, augmenter, model, fine_tuning, status) in EXPECTED.items():
         row = rows[learner]
-        got = (row["datasets"], row["data_augmenter"], row["alpaca_model"], row["fine_tuning"], row["status"])
+        got = (
+            row["datasets"],
+            row["data_augmenter"],
+            row["alpaca_model"],
+            row["fine_tuning"],
+            row["status"],
+        )
         assert got == (datasets, augmenter, model, fine_tuning, status), (learner, row)
         assert row["passed_count"] == str(got[:4].count("passed"))
         assert row["problem"] == PROBLEMS.get(learner, ""), (learner, row)
@@ -116,7 +142,9 @@ def test_the_instructors_variable_never_appears_in_the_csv_or_the_feedback(grade
 
 def test_nothing_was_written_outside_the_sandbox(graded: dict) -> None:
     if not confine.namespaces_available():
-        pytest.skip("no user namespaces here: the fallback does not stop writes outside the sandbox")
+        pytest.skip(
+            "no user namespaces here: the fallback does not stop writes outside the sandbox"
+        )
     assert not graded["outside"].exists()
     assert not list(Path("/tmp").glob("escaped-from-sandbox.txt"))
 
@@ -133,16 +161,25 @@ def test_the_summary_is_printed_and_a_second_run_resumes_with_nothing_to_do(grad
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert grade_command.main(graded["arguments"]) == 0
-    assert f"graded 0 learner(s)" in printed.getvalue() and f"{len(EXPECTED)} already in" in printed.getvalue()
+    assert (
+        "graded 0 learner(s)" in printed.getvalue()
+        and f"{len(EXPECTED)} already in" in printed.getvalue()
+    )
     assert graded["out"].read_text() == before
 
 
 def test_without_namespaces_a_leaked_variable_is_still_redacted(tmp_path: Path) -> None:
     examples.write_examples(tmp_path / "class", secret_name=SECRET_NAME, kinds=["reads_secret"])
-    settings = GradeSettings(list(registry.exercise_registry()), timeout_s=TIMEOUT_S, isolation="off",
-                             phase1_stand_in=False)
+    settings = GradeSettings(
+        list(registry.exercise_registry()),
+        timeout_s=TIMEOUT_S,
+        isolation="off",
+        phase1_stand_in=False,
+    )
     with instructor_secret(), submissions.opened(tmp_path / "class") as learners:
         result = notebook_run.grade_learner(learners["reads_secret"].task(), settings)
     message = " ".join(result.exercises["datasets"].messages)
     assert SECRET_VALUE not in message
-    assert "leaked: " in message and "[redacted]" in message  # /proc gave it away; the redactor caught it
+    assert (
+        "leaked: " in message and "[redacted]" in message
+    )  # /proc gave it away; the redactor caught it

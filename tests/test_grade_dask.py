@@ -30,12 +30,17 @@ SETTINGS = GradeSettings(EXERCISES, timeout_s=120, memory_mb=1024, phase1_stand_
 
 def light_notebook(seconds: float) -> str:
     """A notebook that sleeps, then records a passing verdict for `datasets`."""
-    return nbformat.writes(nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell(f"import time\ntime.sleep({seconds})"),
-        nbformat.v4.new_code_cell(
-            "from types import SimpleNamespace\nfrom helpers import verdicts\n"
-            "verdicts.record(SimpleNamespace(exercise='datasets', status='passed', messages=['ok']))"),
-    ]))
+    return nbformat.writes(
+        nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_code_cell(f"import time\ntime.sleep({seconds})"),
+                nbformat.v4.new_code_cell(
+                    "from types import SimpleNamespace\nfrom helpers import verdict_log\n"
+                    "verdict_log.record(SimpleNamespace(exercise='datasets', status='passed', messages=['ok']))"
+                ),
+            ]
+        )
+    )
 
 
 def make_class(folder: Path, learners: list[str], seconds: float) -> Path:
@@ -65,7 +70,9 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def test_a_worker_killed_mid_run_still_gives_every_learner_exactly_one_row(client, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_run_still_gives_every_learner_exactly_one_row(
+    client, tmp_path: Path
+) -> None:
     learners = [f"learner{n}" for n in range(6)]
     submissions = make_class(tmp_path / "class", learners, seconds=4)
     worker_pids = list(client.run(os.getpid).values())
@@ -86,7 +93,9 @@ def test_a_worker_killed_mid_run_still_gives_every_learner_exactly_one_row(clien
 
     killer = threading.Thread(target=kill_a_busy_worker)
     killer.start()
-    report = run.grade_class(submissions, tmp_path / "grades.csv", SETTINGS, client=client, progress=False)
+    report = run.grade_class(
+        submissions, tmp_path / "grades.csv", SETTINGS, client=client, progress=False
+    )
     killer.join()
 
     assert "pid" in killed, "no worker was busy to kill"
@@ -96,7 +105,9 @@ def test_a_worker_killed_mid_run_still_gives_every_learner_exactly_one_row(clien
     assert report.graded == len(learners)
     # The killed worker's kernels died with it (PR_SET_PDEATHSIG), no orphan keeps running.
     time.sleep(1)
-    assert not [p for p in killed["kernels"] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [
+        p for p in killed["kernels"] if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
 
 
 def test_an_interrupted_run_leaves_a_complete_csv_and_resumes_where_it_stopped(
@@ -116,7 +127,14 @@ def test_an_interrupted_run_leaves_a_complete_csv_and_resumes_where_it_stopped(
 
     monkeypatch.setattr(feedback, "write_page", interrupt_after_two)
     with pytest.raises(KeyboardInterrupt):
-        run.grade_class(submissions, out, SETTINGS, client=client, progress=False, feedback_dir=tmp_path / "pages")
+        run.grade_class(
+            submissions,
+            out,
+            SETTINGS,
+            client=client,
+            progress=False,
+            feedback_dir=tmp_path / "pages",
+        )
     first = read_rows(out)
     assert len(first) == 3  # two with pages, the third was in the CSV when Ctrl-C came
     assert sorted(os.listdir(tmp_path)) == ["class", "grades.csv", "pages"]  # no half-written file
@@ -126,7 +144,9 @@ def test_an_interrupted_run_leaves_a_complete_csv_and_resumes_where_it_stopped(
     assert report.skipped == 3 and report.graded == 1
     rows = read_rows(out)
     assert sorted(row["learner"] for row in rows) == learners
-    assert [row for row in rows if row["learner"] in {r["learner"] for r in first}] == first  # not graded again
+    assert [
+        row for row in rows if row["learner"] in {r["learner"] for r in first}
+    ] == first  # not graded again
 
     again = run.grade_class(submissions, out, SETTINGS, client=client, progress=False)
     assert again.graded == 0 and again.skipped == 4

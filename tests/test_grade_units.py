@@ -13,13 +13,22 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from helpers import config, verdicts
+from helpers import config, verdict_log
 from helpers.grade import feedback, notebook_run, submissions
 from helpers.grade.results import (
-    ExerciseInfo, ExerciseResult, GradeSheet, LearnerResult, Redactor, columns, one_line,
+    ExerciseInfo,
+    ExerciseResult,
+    GradeSheet,
+    LearnerResult,
+    Redactor,
+    columns,
+    one_line,
 )
 
-EXERCISES = [ExerciseInfo("datasets", "01", "create_datasets"), ExerciseInfo("fine_tuning", "05", "fine tuning")]
+EXERCISES = [
+    ExerciseInfo("datasets", "01", "create_datasets"),
+    ExerciseInfo("fine_tuning", "05", "fine tuning"),
+]
 
 
 def result_for(learner: str, status: str = "passed", **extra: object) -> LearnerResult:
@@ -30,15 +39,19 @@ def result_for(learner: str, status: str = "passed", **extra: object) -> Learner
 # --- verdicts: what the graders write, what the grading run reads ---
 
 
-def test_verdicts_are_appended_only_when_the_variable_is_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verdicts_are_appended_only_when_the_variable_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "verdicts.jsonl"
     monkeypatch.delenv(config.ENV_VERDICTS_FILE, raising=False)
-    verdicts.record(SimpleNamespace(exercise="datasets", status="passed", messages=["ok"]))
+    verdict_log.record(SimpleNamespace(exercise="datasets", status="passed", messages=["ok"]))
     assert not path.exists()
     monkeypatch.setenv(config.ENV_VERDICTS_FILE, str(path))
-    verdicts.record(SimpleNamespace(exercise="datasets", status="not yet", messages=["fill in"]))
-    verdicts.record(SimpleNamespace(exercise="fine_tuning", status="failed", messages=["a", "b"]))
-    assert verdicts.read(path) == [
+    verdict_log.record(SimpleNamespace(exercise="datasets", status="not yet", messages=["fill in"]))
+    verdict_log.record(
+        SimpleNamespace(exercise="fine_tuning", status="failed", messages=["a", "b"])
+    )
+    assert verdict_log.read(path) == [
         {"exercise": "datasets", "status": "not yet", "messages": ["fill in"]},
         {"exercise": "fine_tuning", "status": "failed", "messages": ["a", "b"]},
     ]
@@ -47,15 +60,19 @@ def test_verdicts_are_appended_only_when_the_variable_is_set(tmp_path: Path, mon
 def test_reading_verdicts_leaves_out_junk_and_half_lines(tmp_path: Path) -> None:
     path = tmp_path / "verdicts.jsonl"
     good = json.dumps({"exercise": "datasets", "status": "passed", "messages": []})
-    path.write_text("\n".join([good, "not json", '{"exercise": "x", "status": "great"}', "[1]", good[:20]]))
-    assert verdicts.read(path) == [{"exercise": "datasets", "status": "passed", "messages": []}]
-    assert verdicts.read(tmp_path / "missing.jsonl") == []
+    path.write_text(
+        "\n".join([good, "not json", '{"exercise": "x", "status": "great"}', "[1]", good[:20]])
+    )
+    assert verdict_log.read(path) == [{"exercise": "datasets", "status": "passed", "messages": []}]
+    assert verdict_log.read(tmp_path / "missing.jsonl") == []
 
 
 def test_recording_never_raises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(config.ENV_VERDICTS_FILE, str(tmp_path / "no" / "such" / "folder" / "v.jsonl"))
-    verdicts.record(SimpleNamespace(exercise="datasets", status="passed", messages=["ok"]))
-    verdicts.record(object())
+    monkeypatch.setenv(
+        config.ENV_VERDICTS_FILE, str(tmp_path / "no" / "such" / "folder" / "v.jsonl")
+    )
+    verdict_log.record(SimpleNamespace(exercise="datasets", status="passed", messages=["ok"]))
+    verdict_log.record(object())
 
 
 # --- what counts as a notebook ---
@@ -63,8 +80,13 @@ def test_recording_never_raises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 
 @pytest.mark.parametrize(
     ("data", "problem"),
-    [(b"", "empty file"), (b"  \n", "empty file"), (b"this is not a notebook", "not a notebook (not JSON)"),
-     (b"[1, 2]", "not a notebook"), (b'{"cells": 3}', "not a notebook")],
+    [
+        (b"", "empty file"),
+        (b"  \n", "empty file"),
+        (b"this is not a notebook", "not a notebook (not JSON)"),
+        (b"[1, 2]", "not a notebook"),
+        (b'{"cells": 3}', "not a notebook"),
+    ],
 )
 def test_files_that_are_not_notebooks_say_why(data: bytes, problem: str) -> None:
     notebook, why = notebook_run.parse_notebook(data)
@@ -72,19 +94,28 @@ def test_files_that_are_not_notebooks_say_why(data: bytes, problem: str) -> None
 
 
 def test_nbformat_3_is_converted_and_skip_tags_become_nbclient_tags() -> None:
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("print(1)", metadata={"tags": [config.GRADE_SKIP_TAG]}),
-        nbformat.v4.new_code_cell("# GRADED FUNCTION: f\ndef f(): pass", metadata={"tags": [config.GRADE_SKIP_TAG]}),
-        nbformat.v4.new_code_cell("graders.check_datasets(f())"),
-        nbformat.v4.new_code_cell("print('after the last grader')"),
-    ])
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("print(1)", metadata={"tags": [config.GRADE_SKIP_TAG]}),
+            nbformat.v4.new_code_cell(
+                "# GRADED FUNCTION: f\ndef f(): pass", metadata={"tags": [config.GRADE_SKIP_TAG]}
+            ),
+            nbformat.v4.new_code_cell("graders.check_datasets(f())"),
+            nbformat.v4.new_code_cell("print('after the last grader')"),
+        ]
+    )
     v3 = nbformat.writes(nbformat.convert(notebook, 3), version=3).encode()
     parsed, problem = notebook_run.parse_notebook(v3)
     assert problem is None and parsed is not None and parsed.nbformat == 4
     parsed, _ = notebook_run.parse_notebook(nbformat.writes(notebook).encode())
     notebook_run.prepare(parsed)
     skips = ["skip-execution" in cell.metadata["tags"] for cell in parsed.cells]
-    assert skips == [True, False, False, True]  # tagged, protected despite its tag, grader, after the last grader
+    assert skips == [
+        True,
+        False,
+        False,
+        True,
+    ]  # tagged, protected despite its tag, grader, after the last grader
 
 
 # --- finding learners ---
@@ -112,8 +143,13 @@ def test_one_folder_per_learner_any_depth_checkpoints_and_links_ignored(tmp_path
 
 
 def test_a_flat_lms_export_is_split_by_learner(tmp_path: Path) -> None:
-    for name in ["jo_smith_01_create_dataset.ipynb", "jo_smith_05_fine_tuning.ipynb", "ann_2024_02_x.ipynb",
-                 "readme.txt", "01_no_learner.ipynb"]:
+    for name in [
+        "jo_smith_01_create_dataset.ipynb",
+        "jo_smith_05_fine_tuning.ipynb",
+        "ann_2024_02_x.ipynb",
+        "readme.txt",
+        "01_no_learner.ipynb",
+    ]:
         write_notebook(tmp_path / name)
     learners = submissions.find_learners(tmp_path)
     assert sorted(learners) == ["ann_2024", "jo_smith"]
@@ -131,8 +167,12 @@ def make_zip(path: Path, members: dict[str, bytes], link: str | None = None) -> 
     return path
 
 
-def test_a_zip_of_either_layout_is_unpacked_and_a_wrapper_folder_looked_into(tmp_path: Path) -> None:
-    per_learner = make_zip(tmp_path / "a.zip", {"class/ann/01_x.ipynb": b"{}", "class/bo/02_y.ipynb": b"{}"})
+def test_a_zip_of_either_layout_is_unpacked_and_a_wrapper_folder_looked_into(
+    tmp_path: Path,
+) -> None:
+    per_learner = make_zip(
+        tmp_path / "a.zip", {"class/ann/01_x.ipynb": b"{}", "class/bo/02_y.ipynb": b"{}"}
+    )
     with submissions.opened(per_learner) as learners:
         assert sorted(learners) == ["ann", "bo"]
         assert learners["ann"].task().notebooks["01"].data == b"{}"
@@ -144,7 +184,9 @@ def test_a_zip_of_either_layout_is_unpacked_and_a_wrapper_folder_looked_into(tmp
         assert sorted(learners) == ["ann"]
 
 
-@pytest.mark.parametrize("bad_name", ["../evil_01_x.ipynb", "/tmp/evil_01_x.ipynb", "a/../../evil_01_x.ipynb"])
+@pytest.mark.parametrize(
+    "bad_name", ["../evil_01_x.ipynb", "/tmp/evil_01_x.ipynb", "a/../../evil_01_x.ipynb"]
+)
 def test_zip_slip_is_refused(tmp_path: Path, bad_name: str) -> None:
     archive = make_zip(tmp_path / "evil.zip", {"ann/01_x.ipynb": b"{}", bad_name: b"{}"})
     with pytest.raises(submissions.SubmissionsError, match="unsafe path"):
@@ -182,7 +224,14 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def test_columns_come_from_the_registry_given() -> None:
-    assert columns(EXERCISES) == ["learner", "datasets", "fine_tuning", "passed_count", "status", "problem"]
+    assert columns(EXERCISES) == [
+        "learner",
+        "datasets",
+        "fine_tuning",
+        "passed_count",
+        "status",
+        "problem",
+    ]
 
 
 def test_the_sheet_is_complete_after_every_write_and_resumes_from_disk(tmp_path: Path) -> None:
@@ -190,7 +239,9 @@ def test_the_sheet_is_complete_after_every_write_and_resumes_from_disk(tmp_path:
     sheet = GradeSheet(out, EXERCISES, min_interval_s=0)
     sheet.add(result_for("ann"))
     sheet.add(result_for("bo", "not yet", problems=["05: timeout after 300 s"]))
-    sheet.add(result_for("cy", "error", problems=["grading failed: KilledWorker"], task_failed=True))
+    sheet.add(
+        result_for("cy", "error", problems=["grading failed: KilledWorker"], task_failed=True)
+    )
     rows = read_csv(out)
     assert [r["learner"] for r in rows] == ["ann", "bo", "cy"]
     assert rows[0]["passed_count"] == "2" and rows[0]["status"] == "graded"
@@ -206,13 +257,15 @@ def test_the_sheet_is_complete_after_every_write_and_resumes_from_disk(tmp_path:
 
 
 def test_text_cannot_become_a_spreadsheet_formula_or_break_a_row() -> None:
-    assert one_line("=HYPERLINK(\"x\")").startswith("'=")
+    assert one_line('=HYPERLINK("x")').startswith("'=")
     assert one_line("a\nb\r\nc") == "a b c"
     assert len(one_line("x" * 5000)) <= 2000
 
 
 def test_the_instructors_variables_are_redacted() -> None:
-    redact = Redactor({"TOKEN": "s3cr3t-value", "SHORT": "ab", "HOME": "/root", "LANG": "C.UTF-8"}, keep=["LANG"])
+    redact = Redactor(
+        {"TOKEN": "s3cr3t-value", "SHORT": "ab", "HOME": "/root", "LANG": "C.UTF-8"}, keep=["LANG"]
+    )
     result = result_for("ann", problems=["saw s3cr3t-value"])
     result.exercises["datasets"].messages = ["leaked: s3cr3t-value in /root"]
     redact.result(result)

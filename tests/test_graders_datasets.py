@@ -27,12 +27,22 @@ def test_correct_answers_pass(answer):
     assert result.passed, result.messages
 
 
+@pytest.fixture(scope="module")
+def graded() -> answers.GradedOnce:
+    return answers.GradedOnce(lambda answer: graders.check_datasets(*answer()))
+
+
 @pytest.mark.parametrize(
     "answer, code, phrase", answers.DATASETS_WRONG, ids=[_name(a[0]) for a in answers.DATASETS_WRONG]
 )
-def test_mistakes_fail_with_their_own_message(answer, code, phrase):
-    result = graders.check_datasets(*answer())
-    answers.assert_fails_with(result, code, phrase)
+def test_mistakes_fail_with_their_own_message(graded, answer, code, phrase):
+    result = graded(answer)
+    answers.assert_fails_with(result, code, phrase, answer)
+    assert result.status == graders.FAILED
+
+
+def test_expected_phrases_are_evidence_not_boilerplate(graded):
+    assert answers.phrases_that_are_not_evidence(answers.DATASETS_WRONG, graded) == []
 
 
 def test_wrong_class_folders(tmp_path):
@@ -61,16 +71,19 @@ def test_untouched_exercise_is_not_yet(placeholders):
 
 
 @pytest.mark.parametrize(
-    "pair",
-    [("a", "b"), (1, 2), (np.zeros((2, 160, 160, 3)), np.zeros(2)), ([], []),
-     (tf.data.Dataset.range(3), tf.data.Dataset.range(3)), ([1, 2, 3], None),
-     (object(), object())],
+    "pair, code",
+    [(("a", "b"), "wrong-type"), ((1, 2), "wrong-type"),
+     ((np.zeros((2, 160, 160, 3)), np.zeros(2)), "wrong-type"), (([], []), "wrong-type"),
+     ((tf.data.Dataset.range(3), tf.data.Dataset.range(3)), "no-file-paths"),
+     (([1, 2, 3], None), "not-yet"),  # the validation placeholder is still None
+     ((object(), object()), "wrong-type")],
     ids=["strings", "ints", "arrays", "lists", "plain-datasets", "list-of-three", "objects"],
 )
-def test_odd_inputs_get_a_verdict_never_an_exception(pair):
+def test_odd_inputs_get_a_verdict_never_an_exception(pair, code):
     result = graders.check_datasets(*pair)
     assert isinstance(result, graders.GradeResult)
-    assert result.status in (graders.FAILED, graders.NOT_YET) and result.messages
+    assert result.codes == [code], result.messages
+    assert result.status == (graders.NOT_YET if code == "not-yet" else graders.FAILED)
 
 
 def test_check_does_not_change_the_order_of_batches():

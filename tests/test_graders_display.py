@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from fixtures.pinned import import_pinned
 
 import grader_answers as answers
-from helpers import config, graders
+from helpers import config, graders, progress
+from helpers.rules import augmentation as augmentation_rules
 
 
 @pytest.fixture
 def progress_file(tmp_path, monkeypatch):
     path = tmp_path / "progress.json"
     monkeypatch.setenv(config.ENV_PROGRESS_FILE, str(path))
-    monkeypatch.setattr(graders, "_CHECKED_THIS_SESSION", set())
+    monkeypatch.setattr(progress, "_CHECKED_THIS_SESSION", set())
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     return path
 
@@ -85,7 +87,7 @@ def test_internal_error_is_a_verdict_not_a_traceback(monkeypatch):
     def broken(*args, **kwargs):
         raise KeyError("grader bug")
 
-    monkeypatch.setattr(graders, "_augmentation_problems", broken)
+    monkeypatch.setattr(augmentation_rules, "augmentation_problems", broken)
     result = graders.check_data_augmenter(answers.augmenter_reference)
     assert result.status == graders.ERROR and not result.passed
     assert result.messages[0].startswith("The grader hit an internal error: KeyError")
@@ -141,10 +143,10 @@ def test_unwritable_progress_file_never_fails_the_check(tmp_path, monkeypatch):
     assert graders.summary().rows
 
 
-def test_in_a_real_kernel_the_verdict_appears_once(tmp_path):
+def test_in_a_real_kernel_the_verdict_appears_once(tmp_path, notebook_environment):
     """Through ipykernel, as in JupyterLab and nbval: one display_data, no execute_result."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    nbformat = import_pinned("nbformat")
+    nbclient = import_pinned("nbclient")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell("import sys; sys.path.insert(0, 'tests')\n"

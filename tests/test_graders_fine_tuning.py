@@ -25,13 +25,34 @@ def shared_model() -> keras.Model:
     return reference.alpaca_model(config.IMG_SIZE, reference.data_augmenter())
 
 
+def _back_to_phase1(model: keras.Model) -> keras.Model:
+    """The model as notebook 04 leaves it: base frozen, compiled at the base rate."""
+    model.trainable = True
+    reference.find_base_model(model).trainable = False
+    reference.compile_for_phase1(model)
+    return model
+
+
 @pytest.fixture
 def phase1_model(shared_model: keras.Model) -> keras.Model:
     """The shared model as notebook 04 leaves it."""
-    shared_model.trainable = True
-    reference.find_base_model(shared_model).trainable = False
-    reference.compile_for_phase1(shared_model)
-    return shared_model
+    return _back_to_phase1(shared_model)
+
+
+@pytest.fixture(scope="module")
+def graded(shared_model: keras.Model) -> answers.GradedOnce:
+    """Each mistake answer applied to the phase-1 model, then graded (once per module)."""
+
+    def grade(answer):
+        model = _back_to_phase1(shared_model)
+        return graders.check_fine_tuning(model, *answer(model))
+
+    return answers.GradedOnce(grade)
+
+
+def _metric_list(metrics: Any) -> list[Any]:
+    """The metric objects in `metrics` (a list, tuple or single metric), in order."""
+    return list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
 
 
 def _with_base_called(training: Any, activation: str | None = None) -> keras.Model:
@@ -58,22 +79,29 @@ def test_correct_answers_pass(phase1_model, answer):
 @pytest.mark.parametrize(
     "answer, code, phrase", answers.TUNE_WRONG, ids=[_name(a[0]) for a in answers.TUNE_WRONG]
 )
-def test_mistakes_fail_with_their_own_message(phase1_model, answer, code, phrase):
-    result = graders.check_fine_tuning(phase1_model, *answer(phase1_model))
-    answers.assert_fails_with(result, code, phrase)
+def test_mistakes_fail_with_their_own_message(graded, answer, code, phrase):
+    result = graded(answer)
+    answers.assert_fails_with(result, code, phrase, answer)
+    assert result.status == graders.FAILED
+
+
+def test_expected_phrases_are_evidence_not_boilerplate(graded):
+    assert answers.phrases_that_are_not_evidence(answers.TUNE_WRONG, graded) == []
+
+
+def test_an_optimizer_string_the_model_was_not_compiled_with_is_still_caught(phase1_model):
+    """compile("adam") stores an Adam object; the check accepts that, but not a model still
+    compiled with the phase-1 optimizer when the learner passes another name."""
+    answers._unfreeze(phase1_model)
+    loss_function = keras.losses.BinaryCrossentropy(from_logits=True)
+    result = graders.check_fine_tuning(phase1_model, loss_function, "sgd", [reference.logit_accuracy()])
+    assert set(result.codes) == {"optimizer-string", "not-recompiled"}, result.messages
 
 
 def test_accuracy_string_message_explains_the_threshold(phase1_model):
     result = graders.check_fine_tuning(phase1_model, *answers.tune_accuracy_string(phase1_model))
     message = result.messages[result.codes.index("metric-threshold")]
     assert "0.5" in message and "logits" in message and "boundary" in message
-
-
-def test_base_called_without_training_false_is_caught_even_when_unfrozen():
-    model = _with_base_called("omit")
-    result = graders.check_fine_tuning(model, *answers.tune_reference(model))
-    assert result.codes == ["training-flag-missing"], result.messages
-    assert "BatchNormalization" in result.messages[0]
 
 
 def test_sigmoid_output_with_a_logits_loss():
@@ -104,17 +132,19 @@ def test_untouched_exercise_is_not_yet(phase1_model):
 
 
 @pytest.mark.parametrize(
-    "arguments",
-    [("model", "loss", "adam", "accuracy"), (1, 2, 3, 4), (layers.Dense(1), "a", "b", "c"),
-     (keras.Sequential([layers.Dense(1)]), "binary_crossentropy", "adam", ["accuracy"]),
-     (keras.Sequential([keras.Input((3,)), layers.Dense(1)]), keras.losses.BinaryCrossentropy(),
-      keras.optimizers.Adam(), [])],
+    "arguments, code",
+    [(("model", "loss", "adam", "accuracy"), "wrong-type"), ((1, 2, 3, 4), "wrong-type"),
+     ((layers.Dense(1), "a", "b", "c"), "wrong-type"),
+     ((keras.Sequential([layers.Dense(1)]), "binary_crossentropy", "adam", ["accuracy"]), "base-missing"),
+     ((keras.Sequential([keras.Input((3,)), layers.Dense(1)]), keras.losses.BinaryCrossentropy(),
+       keras.optimizers.Adam(), []), "base-missing")],
     ids=["strings", "ints", "layer", "unbuilt-sequential", "model-without-base"],
 )
-def test_odd_inputs_get_a_verdict_never_an_exception(arguments):
+def test_odd_inputs_get_a_verdict_never_an_exception(arguments, code):
     result = graders.check_fine_tuning(*arguments)
     assert isinstance(result, graders.GradeResult)
-    assert result.status == graders.FAILED and result.messages
+    assert result.status == graders.FAILED
+    assert result.codes == [code], result.messages
 
 
 @pytest.mark.parametrize("answer", [answers.tune_reference, answers.tune_rate_not_reduced,
@@ -125,11 +155,11 @@ def test_check_changes_nothing(phase1_model, answer):
     loss_function, optimizer, metrics = answer(phase1_model)
     before = answers.snapshot(phase1_model)
     optimizer_config = optimizer.get_config()
-    metric_configs = [m.get_config() for m in graders._metric_items(metrics)]
+    metric_configs = [m.get_config() for m in _metric_list(metrics)]
     graders.check_fine_tuning(phase1_model, loss_function, optimizer, metrics)
     answers.assert_same_snapshot(before, answers.snapshot(phase1_model))
     assert optimizer.get_config() == optimizer_config
-    assert [m.get_config() for m in graders._metric_items(metrics)] == metric_configs
+    assert [m.get_config() for m in _metric_list(metrics)] == metric_configs
     assert not optimizer.built or int(optimizer.iterations) == 0
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import grader_answers as answers
-from helpers import config, graders
+from helpers import config, graders, model_facts
 
 
 def _name(value: Any) -> str:
@@ -26,13 +26,22 @@ def test_correct_answers_pass(answer):
     assert result.passed, result.messages
 
 
+@pytest.fixture(scope="module")
+def graded() -> answers.GradedOnce:
+    return answers.GradedOnce(graders.check_alpaca_model)
+
+
 @pytest.mark.parametrize(
     "answer, code, phrase", answers.MODEL_WRONG, ids=[_name(a[0]) for a in answers.MODEL_WRONG]
 )
-def test_mistakes_fail_with_their_own_message(answer, code, phrase):
-    result = graders.check_alpaca_model(answer)
-    answers.assert_fails_with(result, code, phrase)
+def test_mistakes_fail_with_their_own_message(graded, answer, code, phrase):
+    result = graded(answer)
+    answers.assert_fails_with(result, code, phrase, answer)
     assert result.status == graders.FAILED
+
+
+def test_expected_phrases_are_evidence_not_boilerplate(graded):
+    assert answers.phrases_that_are_not_evidence(answers.MODEL_WRONG, graded) == []
 
 
 def test_one_mistake_gives_one_message():
@@ -105,7 +114,7 @@ def test_base_is_found_by_type_and_name_not_position():
     """In Keras 3 preprocess_input adds operations, so model.layers[4] is not the base."""
     model = answers.model_reference(config.IMG_SIZE, answers.augmenter_reference())
     assert not isinstance(model.layers[4], keras.Model) or "mobilenetv2" not in model.layers[4].name
-    assert graders._find_base(model, graders._main_path(model))[0] is answers.reference.find_base_model(model)
+    assert model_facts.find_base_call(model, model_facts.main_path(model))[0] is answers.reference.find_base_model(model)
 
 
 def test_grader_time_is_reported_separately_from_the_learners():

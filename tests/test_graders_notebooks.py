@@ -2,12 +2,14 @@
 
 Only the exercise cell and the grader cell after it run here (not the whole
 notebook, which nbval does), so a grader that disagrees with a notebook shows
-up in seconds.
+up in seconds. An exercise whose `# GRADED FUNCTION: name` header is missing or
+renamed fails these tests: a skip would let a course without it pass.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from keras.applications.mobilenet_v2 import preprocess_input
 from helpers import config, graders, reference
 
 EXERCISES = ["create_datasets", "data_augmenter", "alpaca_model", "prepare_fine_tuning"]
+FOLDERS = {"solutions": config.PROJECT_ROOT / "solutions", "notebooks": config.PROJECT_ROOT / "notebooks"}
+HEADER = re.compile(r"^# GRADED FUNCTION: (\w+)", re.MULTILINE)
 
 
 def _cells(notebook: Path) -> list[str]:
@@ -28,9 +32,9 @@ def _cells(notebook: Path) -> list[str]:
     return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
 
 
-def _exercise(folder: str, name: str) -> tuple[str, str] | None:
+def _exercise(folder: Path, name: str) -> tuple[str, str] | None:
     """The cell defining the graded function `name`, and the grader cell after it."""
-    for notebook in sorted((config.PROJECT_ROOT / folder).glob("[0-9][0-9]_*.ipynb")):
+    for notebook in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
         cells = _cells(notebook)
         for index, source in enumerate(cells):
             if f"# GRADED FUNCTION: {name}" in source:
@@ -45,11 +49,13 @@ def _namespace() -> dict[str, Any]:
                 layers=layers, tf=tf, np=np, preprocess_input=preprocess_input)
 
 
-def _run(folder: str, name: str) -> graders.GradeResult:
+def _run(folder: Path, name: str) -> graders.GradeResult:
     found = _exercise(folder, name)
     if found is None:
-        pytest.skip(f"no exercise {name} in {folder}/ yet")
+        pytest.fail(f"no cell with `# GRADED FUNCTION: {name}` in {folder.name}/: was the exercise "
+                    "renamed or its header changed? The graders' tests cannot find it.", pytrace=False)
     exercise, grader_cell = found
+    assert grader_cell, f"{folder.name}/: no grader cell (graders.check_...) after the {name} exercise"
     if name == "create_datasets" and not (config.DATASET_DIR / "alpaca").is_dir():
         pytest.skip("dataset/ is empty")
     namespace = _namespace()
@@ -57,7 +63,7 @@ def _run(folder: str, name: str) -> graders.GradeResult:
         model = reference.alpaca_model(config.IMG_SIZE, reference.data_augmenter())
         reference.compile_for_phase1(model)
         namespace["model"] = model
-    exec(compile(exercise, f"<{folder} {name}>", "exec"), namespace)
+    exec(compile(exercise, f"<{folder.name} {name}>", "exec"), namespace)
     # The grader cell's last line is the check; the lines before it prepare its arguments.
     *setup, call = [line for line in grader_cell.strip().splitlines() if line.strip()]
     exec("\n".join(setup), namespace)
@@ -68,12 +74,33 @@ def _run(folder: str, name: str) -> graders.GradeResult:
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_solutions_pass(name):
-    result = _run("solutions", name)
+    result = _run(FOLDERS["solutions"], name)
     assert result.passed, result.messages
 
 
 @pytest.mark.parametrize("name", EXERCISES)
 def test_untouched_learner_copies_are_not_yet(name):
-    result = _run("notebooks", name)
+    result = _run(FOLDERS["notebooks"], name)
     assert result.status == graders.NOT_YET, result.messages
     assert result.verdict.startswith("Not yet") and result.messages[0].startswith("Not yet")
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_the_graded_functions_are_exactly_the_known_exercises(folder):
+    """A new or renamed exercise must be added to EXERCISES, or it would go untested."""
+    headers = [
+        name
+        for notebook in sorted(FOLDERS[folder].glob("[0-9][0-9]_*.ipynb"))
+        for source in _cells(notebook)
+        for name in HEADER.findall(source)
+    ]
+    assert sorted(headers) == sorted(EXERCISES)
+
+
+def test_a_renamed_graded_function_fails_the_test_instead_of_skipping_it(tmp_path):
+    master = FOLDERS["solutions"] / "02_prefetch_and_augmentation.ipynb"
+    renamed = master.read_text().replace("# GRADED FUNCTION: data_augmenter", "# GRADED FUNCTION: augmenter")
+    assert renamed != master.read_text(), "02 no longer has the data_augmenter header this test renames"
+    (tmp_path / master.name).write_text(renamed)
+    with pytest.raises(pytest.fail.Exception, match="renamed"):
+        _run(tmp_path, "data_augmenter")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from fixtures.isolation import NotebookEnvironment
 from nbclient import NotebookClient
 
 from helpers import build
@@ -68,7 +69,11 @@ def verdicts(cell: nbformat.NotebookNode) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LEARNER_COPIES, ids=lambda path: path.stem)
-def test_untouched_learner_copy_runs_to_its_last_grader_and_says_not_yet(path: Path) -> None:
+def test_untouched_learner_copy_runs_to_its_last_grader_and_says_not_yet(
+    path: Path, notebook_environment: NotebookEnvironment
+) -> None:
+    # The kernel inherits the test's own artifacts folder, Keras cache and progress file
+    # (notebook_environment): 05 must train phase 1 itself, not load whatever lies in artifacts/.
     notebook = nbformat.read(path, as_version=4)
     graded = grader_cell_indices(notebook)
     # A notebook without exercises has nothing to fill in: it must run to the end as it is.

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import nbformat
 import pytest
+from fixtures.isolation import NotebookEnvironment
 from nbclient import NotebookClient
 
 from helpers import config
@@ -14,9 +13,9 @@ FINE_TUNING = config.PROJECT_ROOT / "solutions" / "05_fine_tuning.ipynb"
 
 
 @pytest.mark.slow
-def test_fine_tuning_notebook_runs_without_notebook_04(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    empty_artifacts = tmp_path / "artifacts"
-    monkeypatch.setenv(config.ENV_ARTIFACTS_DIR, str(empty_artifacts))  # the kernel inherits it
+def test_fine_tuning_notebook_runs_without_notebook_04(notebook_environment: NotebookEnvironment) -> None:
+    # The kernel inherits the test's own (empty) artifacts folder, cache and progress file.
+    empty_artifacts = notebook_environment.artifacts_dir
     notebook = nbformat.read(FINE_TUNING, as_version=4)
     client = NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(FINE_TUNING.parent)}}

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fixtures.pinned import import_pinned
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -46,7 +47,7 @@ def test_show_images_one_axes_and_title_per_image() -> None:
 
 
 def test_show_image_grid_reads_across_batches_and_titles_with_class_names() -> None:
-    tf = pytest.importorskip("tensorflow")
+    tf = import_pinned("tensorflow")
     images = solid_images(10)
     labels = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 0])
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
@@ -71,7 +72,7 @@ def test_show_augmentations_draws_each_augmented_copy() -> None:
 
 
 def test_show_augmentations_with_keras_layers_gives_different_copies() -> None:
-    keras = pytest.importorskip("keras")
+    keras = import_pinned("keras")
     image = np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype("float32")
     augmenter = keras.Sequential([keras.layers.RandomRotation(0.2, seed=1)])
     figure = plots.show_augmentations(image, augmenter, n=9)
@@ -92,7 +93,7 @@ def first_dataset_image() -> np.ndarray:
 
 
 def test_show_pixel_ranges_on_real_pixels() -> None:
-    keras = pytest.importorskip("keras")
+    keras = import_pinned("keras")
     image = first_dataset_image()
     preprocessed = keras.applications.mobilenet_v2.preprocess_input(image.copy())
     figure = plots.show_pixel_ranges(image, preprocessed)

@@ -24,7 +24,9 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_setup_reports_versions_seed_and_dataset_without_tensorflow_noise() -> None:
-    result = run_python(SETUP + "; import tensorflow as tf; print(float(tf.reduce_sum(tf.ones(3))))")
+    result = run_python(
+        SETUP + "; import tensorflow as tf; print(float(tf.reduce_sum(tf.ones(3))))"
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("helpers ") and "TensorFlow 2.21" in lines[0]
@@ -35,11 +37,35 @@ def test_setup_reports_versions_seed_and_dataset_without_tensorflow_noise() -> N
     assert result.stderr.strip() == "", result.stderr
 
 
-def test_setup_seeds_the_same_random_numbers_every_time() -> None:
-    code = SETUP + "; import keras; print(keras.random.uniform((3,)).numpy().tolist())"
-    first, second = run_python(code), run_python(code)
-    assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines()[-1] == second.stdout.splitlines()[-1]
+# After seeding, one draw from each generator a notebook uses: Python's, NumPy's global one, Keras'.
+DRAWS = (
+    "; import random, json, numpy as np, keras; "
+    "print(json.dumps([random.random(), float(np.random.rand()), "
+    "keras.random.uniform((3,)).numpy().tolist()]))"
+)
+
+
+def test_setup_seeds_every_generator_with_the_course_seed() -> None:
+    """The draws after setup_notebook() are those of config.SEED, not just a printed number."""
+    import json
+    import random
+
+    import numpy as np
+
+    after_setup = run_python(SETUP + DRAWS)
+    seeded_by_hand = run_python(f"import keras; keras.utils.set_random_seed({config.SEED})" + DRAWS)
+    other_seed = run_python(f"import keras; keras.utils.set_random_seed({config.SEED + 1})" + DRAWS)
+    for result in (after_setup, seeded_by_hand, other_seed):
+        assert result.returncode == 0, result.stderr
+    draws = json.loads(after_setup.stdout.splitlines()[-1])
+    assert draws == json.loads(seeded_by_hand.stdout.splitlines()[-1])
+    # Control: the draws depend on the seed, so an unseeded or wrongly seeded setup would differ.
+    assert draws[2] != json.loads(other_seed.stdout.splitlines()[-1])[2]
+    # The same seed in generators of this test's own (the global ones are left alone).
+    assert draws[:2] == [
+        random.Random(config.SEED).random(),
+        float(np.random.RandomState(config.SEED).rand()),
+    ]
 
 
 def test_setup_fails_with_the_fix_when_the_dataset_is_missing(tmp_path) -> None:

@@ -6,11 +6,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fixtures.pinned import import_pinned
 from matplotlib.figure import Figure
 
-from helpers import config, plots, widgets
+from helpers import config, plots, runtime, widgets
 
-keras = pytest.importorskip("keras")
+keras = import_pinned("keras")
 
 CLASS_NAMES = list(config.CLASS_NAMES)
 # MobileNetV2 1.0 at 160x160 without top, fine_tune_at=120: layers 120..153 train
@@ -37,7 +38,7 @@ def images() -> np.ndarray:
 
 def fake_kernel_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend to run inside an IPython kernel."""
-    monkeypatch.setattr(widgets, "_current_shell", lambda: SimpleNamespace(kernel=object()))
+    monkeypatch.setattr(runtime, "ipython_shell", lambda: SimpleNamespace(kernel=object()))
 
 
 def test_no_frontend_outside_a_kernel() -> None:
@@ -124,6 +125,7 @@ def test_rotation_slider_and_resample_change_the_picture(images: np.ndarray) -> 
     explorer.flip_toggle.value = False
     explorer.rotation_slider.value = 0.0
     still_png, still = explorer.picture.value, explorer.augmented.copy()
+    assert all(np.array_equal(a, images[0]) for a in still)  # no flip, no rotation: unchanged
 
     explorer.rotation_slider.value = 0.25
     rotated_png, rotated = explorer.picture.value, explorer.augmented.copy()

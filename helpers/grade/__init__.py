@@ -16,7 +16,7 @@ Modules, one concern each (none imports TensorFlow; kernels do):
     tagging      the `skip-when-grading` tag: its rules, and the script that tags the masters
     run          the Dask loop: submit, gather as completed, write, resume
 
-Verdicts come from `helpers/verdicts.py`: each grader call appends a JSON
+Verdicts come from `helpers/verdict_log.py`: each grader call appends a JSON
 line to the file named by $ALPACA_VERDICTS_FILE, which a grading run sets
 per kernel. See README, "Instructors: grading a class".
 """

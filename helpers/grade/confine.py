@@ -36,7 +36,14 @@ import sys
 from pathlib import Path
 
 UNSHARE_OPTIONS: tuple[str, ...] = (
-    "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc",
+    "--user",
+    "--map-root-user",
+    "--mount",
+    "--net",
+    "--pid",
+    "--fork",
+    "--kill-child",
+    "--mount-proc",
 )
 # Kernel file systems that stay as they are (they are not where files are written).
 SPECIAL_MOUNTS: tuple[str, ...] = ("/proc", "/sys", "/dev")
@@ -53,7 +60,10 @@ def namespaces_available() -> bool:
     try:
         completed = subprocess.run(
             [unshare, *UNSHARE_OPTIONS, "sh", "-c", "mount -o remount,bind,ro / && exit 0"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
         )
     except (OSError, subprocess.SubprocessError):
         return False
@@ -88,7 +98,9 @@ def _mount_points() -> list[str]:
 
 def _mount(*arguments: str) -> bool:
     """Run `mount` with `arguments`; True when it succeeded."""
-    completed = subprocess.run(["mount", *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    completed = subprocess.run(
+        ["mount", *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return completed.returncode == 0
 
 
@@ -104,7 +116,9 @@ def _confine_file_systems(sandbox: Path) -> dict[str, object]:
         if not _mount("-o", "remount,bind,ro", point):
             left_writable.append(point)
     report["left_writable"] = left_writable
-    report["private_dev_shm"] = os.path.isdir("/dev/shm") and _mount("-t", "tmpfs", "-o", "size=256m", "tmpfs", "/dev/shm")
+    report["private_dev_shm"] = os.path.isdir("/dev/shm") and _mount(
+        "-t", "tmpfs", "-o", "size=256m", "tmpfs", "/dev/shm"
+    )
     report["namespaces"] = True
     return report
 
@@ -116,12 +130,25 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     split = arguments.index("--")
-    stage, sandbox, options, command = arguments[0], Path(arguments[1]), arguments[2:split], arguments[split + 1:]
+    stage, sandbox, options, command = (
+        arguments[0],
+        Path(arguments[1]),
+        arguments[2:split],
+        arguments[split + 1 :],
+    )
     run_dir = sandbox / "run"
     if stage == "outer":
         _die_with_parent()
         if "--namespaces" in options:
-            inner = [sys.executable, "-m", "helpers.grade.confine", "inner", str(sandbox), "--", *command]
+            inner = [
+                sys.executable,
+                "-m",
+                "helpers.grade.confine",
+                "inner",
+                str(sandbox),
+                "--",
+                *command,
+            ]
             os.execvp("unshare", ["unshare", *UNSHARE_OPTIONS, *inner])
         (run_dir / CONFINEMENT_REPORT).write_text(json.dumps({"namespaces": False}))
         os.execvp(command[0], command)

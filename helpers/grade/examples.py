@@ -56,18 +56,25 @@ def setup_notebook(*args, **kwargs):
 
 def graded_notebooks(folder: Path) -> list[Path]:
     """The notebooks of `folder` that hold a graded exercise (01, 02, 04, 05 today)."""
-    return [p for p in sorted(folder.glob(tagging.NOTEBOOK_GLOB))
-            if any(tagging.GRADED_MARKER in c.source for c in nbformat.read(p, as_version=4).cells)]
+    return [
+        p
+        for p in sorted(folder.glob(tagging.NOTEBOOK_GLOB))
+        if any(tagging.GRADED_MARKER in c.source for c in nbformat.read(p, as_version=4).cells)
+    ]
 
 
 def _first(folder: Path, number: str) -> Path:
     return next(folder.glob(f"{number}_*.ipynb"))
 
 
-def _with_exercise_cell(source_path: Path, change: str, mode: str = "prepend") -> nbformat.NotebookNode:
+def _with_exercise_cell(
+    source_path: Path, change: str, mode: str = "prepend"
+) -> nbformat.NotebookNode:
     """The notebook with its graded-function cell's source prepended with (or replaced by) `change`."""
     notebook = nbformat.read(source_path, as_version=4)
-    cell = next(c for c in notebook.cells if c.cell_type == "code" and tagging.GRADED_MARKER in c.source)
+    cell = next(
+        c for c in notebook.cells if c.cell_type == "code" and tagging.GRADED_MARKER in c.source
+    )
     cell.source = change if mode == "replace" else f"{change}\n{cell.source}"
     return notebook
 
@@ -78,7 +85,9 @@ def _write(notebook: nbformat.NotebookNode, path: Path) -> None:
 
 
 def write_examples(
-    destination: Path, secret_name: str = DEFAULT_SECRET_NAME, outside: Path | None = None,
+    destination: Path,
+    secret_name: str = DEFAULT_SECRET_NAME,
+    outside: Path | None = None,
     kinds: list[str] | None = None,
 ) -> list[str]:
     """Write the learners of the table above (or only `kinds`) into `destination`; return their names."""
@@ -109,17 +118,32 @@ def write_examples(
         "        print('could not write', target, type(error).__name__)\n"
     )
     makers = {
-        "solutions": lambda folder: [shutil.copy(p, folder) for p in graded_notebooks(SOLUTIONS_DIR)],
-        "untouched": lambda folder: [shutil.copy(p, folder) for p in graded_notebooks(NOTEBOOKS_DIR)],
-        "endless_loop": lambda folder: _write(_with_exercise_cell(copy_01, "while True:\n    pass"), folder / copy_01.name),
-        "memory_hog": lambda folder: _write(_with_exercise_cell(
-            copy_01, "hog = []\nwhile True:\n    hog.append(b'x' * 50_000_000)"), folder / copy_01.name),
-        "reads_secret": lambda folder: _write(_with_exercise_cell(copy_01, hunt, "replace"), folder / copy_01.name),
-        "writes_outside": lambda folder: _write(_with_exercise_cell(master_01, escape), folder / master_01.name),
+        "solutions": lambda folder: [
+            shutil.copy(p, folder) for p in graded_notebooks(SOLUTIONS_DIR)
+        ],
+        "untouched": lambda folder: [
+            shutil.copy(p, folder) for p in graded_notebooks(NOTEBOOKS_DIR)
+        ],
+        "endless_loop": lambda folder: _write(
+            _with_exercise_cell(copy_01, "while True:\n    pass"), folder / copy_01.name
+        ),
+        "memory_hog": lambda folder: _write(
+            _with_exercise_cell(
+                copy_01, "hog = []\nwhile True:\n    hog.append(b'x' * 50_000_000)"
+            ),
+            folder / copy_01.name,
+        ),
+        "reads_secret": lambda folder: _write(
+            _with_exercise_cell(copy_01, hunt, "replace"), folder / copy_01.name
+        ),
+        "writes_outside": lambda folder: _write(
+            _with_exercise_cell(master_01, escape), folder / master_01.name
+        ),
         "not_json": lambda folder: (folder / copy_01.name).write_text("this is not a notebook\n"),
         "empty": lambda folder: (folder / copy_01.name).write_bytes(b""),
         "nbformat3": lambda folder: (folder / master_01.name).write_text(
-            nbformat.writes(nbformat.convert(nbformat.read(master_01, as_version=4), 3), version=3)),
+            nbformat.writes(nbformat.convert(nbformat.read(master_01, as_version=4), 3), version=3)
+        ),
         "own_helpers": lambda folder: (
             shutil.copy(copy_01, folder),
             (folder / "helpers").mkdir(),
@@ -127,7 +151,9 @@ def write_examples(
             (folder / "helpers" / "graders.py").write_text(_FAKE_GRADERS),
         ),
         "missing_module": lambda folder: _write(
-            _with_exercise_cell(master_01, "import alpaca_magic_that_does_not_exist"), folder / master_01.name),
+            _with_exercise_cell(master_01, "import alpaca_magic_that_does_not_exist"),
+            folder / master_01.name,
+        ),
     }
     names = kinds or list(makers)
     for name in names:
@@ -139,14 +165,23 @@ def write_examples(
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: write the example submissions."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.grade.examples", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.grade.examples", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("destination", type=Path)
-    parser.add_argument("--secret-name", default=DEFAULT_SECRET_NAME,
-                        help="the instructor variable the reads_secret learner hunts for")
-    parser.add_argument("--outside", type=Path, help="the file the writes_outside learner tries to write")
+    parser.add_argument(
+        "--secret-name",
+        default=DEFAULT_SECRET_NAME,
+        help="the instructor variable the reads_secret learner hunts for",
+    )
+    parser.add_argument(
+        "--outside", type=Path, help="the file the writes_outside learner tries to write"
+    )
     parser.add_argument("--kinds", nargs="*", help="only these learners")
     arguments = parser.parse_args(argv)
-    names = write_examples(arguments.destination, arguments.secret_name, arguments.outside, arguments.kinds)
+    names = write_examples(
+        arguments.destination, arguments.secret_name, arguments.outside, arguments.kinds
+    )
     print(f"wrote {len(names)} learners into {arguments.destination}: {', '.join(names)}")
     return 0
 

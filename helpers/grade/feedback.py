@@ -17,7 +17,13 @@ import re
 from pathlib import Path
 
 from helpers.grade.results import (
-    ERROR, FAILED, MISSING, NOT_YET, PASSED, ExerciseInfo, LearnerResult,
+    ERROR,
+    FAILED,
+    MISSING,
+    NOT_YET,
+    PASSED,
+    ExerciseInfo,
+    LearnerResult,
 )
 
 # Word first, then a symbol: pass/fail never shown by colour alone (as the graders do).
@@ -55,7 +61,7 @@ def render(result: LearnerResult, exercises: list[ExerciseInfo]) -> str:
         messages = "".join(f"<li>{_markup(m)}</li>" for m in (outcome.messages if outcome else []))
         sections.append(
             f'<section style="border-left:5px solid {colour};padding:0.2em 0.8em;margin:0.8em 0">'
-            f"<h2 style=\"font-size:1.1em\">{html.escape(exercise.title)} "
+            f'<h2 style="font-size:1.1em">{html.escape(exercise.title)} '
             f"<small>(notebook {html.escape(exercise.notebook)})</small></h2>"
             f'<p><strong style="color:{colour}">{word} {symbol}</strong></p><ul>{messages}</ul></section>'
         )
@@ -65,10 +71,10 @@ def render(result: LearnerResult, exercises: list[ExerciseInfo]) -> str:
         f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""
     )
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
         f"<title>Feedback: {name}</title></head>"
-        "<body style=\"font-family:sans-serif;max-width:50em;margin:2em auto\">"
+        '<body style="font-family:sans-serif;max-width:50em;margin:2em auto">'
         f"<h1>Feedback for {name}</h1>"
         f"<p>{result.passed_count} of {len(exercises)} exercises passed.</p>"
         f"{''.join(sections)}{extra}</body></html>\n"

@@ -10,7 +10,7 @@ sandbox, start a confined kernel with a reduced environment, run every cell
 except those tagged `skip-when-grading` (cells with a graded function or a
 grader call always run), errors allowed, under a wall-clock and a memory
 watchdog; then read the graders' verdicts from the sandbox's verdicts file
-(helpers/verdicts.py) and delete the sandbox.
+(helpers/verdict_log.py) and delete the sandbox.
 """
 
 from __future__ import annotations
@@ -26,9 +26,17 @@ import nbformat
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
-from helpers import config, verdicts
+from helpers import config, verdict_log
 from helpers.grade import confine, sandbox, stand_in, tagging
-from helpers.grade.results import ERROR, FAILED, MISSING, ExerciseInfo, ExerciseResult, LearnerResult, Redactor
+from helpers.grade.results import (
+    ERROR,
+    FAILED,
+    MISSING,
+    ExerciseInfo,
+    ExerciseResult,
+    LearnerResult,
+    Redactor,
+)
 from helpers.grade.tasks import GradeSettings, LearnerTask
 
 # What a cell that may call a grader contains (`graders.check_datasets(...)`, or an alias of it).
@@ -52,7 +60,11 @@ class NotebookOutcome:
 
 def weights_dir(settings: GradeSettings) -> Path | None:
     """The folder whose weight files every sandbox gets a copy of."""
-    candidates = [settings.weights_dir, os.environ.get(config.ENV_WEIGHTS_SOURCE), str(config.keras_models_dir())]
+    candidates = [
+        settings.weights_dir,
+        os.environ.get(config.ENV_WEIGHTS_SOURCE),
+        str(config.keras_models_dir()),
+    ]
     for candidate in candidates:
         if candidate and (Path(candidate) / config.WEIGHT_FILES["no_top"]).is_file():
             return Path(candidate)
@@ -65,7 +77,9 @@ def use_namespaces(isolation: str) -> bool:
         return False
     available = confine.namespaces_available()
     if isolation == "namespaces" and not available:
-        raise RuntimeError("--isolation namespaces: this machine cannot create user namespaces (see README)")
+        raise RuntimeError(
+            "--isolation namespaces: this machine cannot create user namespaces (see README)"
+        )
     return available
 
 
@@ -83,7 +97,11 @@ def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | Non
             raise ValueError("no cells")
         for cell in notebook.cells:
             cell.setdefault("metadata", nbformat.NotebookNode())
-            if not isinstance(cell.get("source"), str) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            if not isinstance(cell.get("source"), str) or cell.get("cell_type") not in (
+                "code",
+                "markdown",
+                "raw",
+            ):
                 raise ValueError("a cell without source or type")
     except Exception as error:
         return None, f"not a notebook ({type(error).__name__})"
@@ -101,14 +119,22 @@ class _ErrorsOnlyClient(NotebookClient):
         if msg.get("msg_type") != "error" or outs:
             return None
         content = msg.get("content", {})
-        msg = {**msg, "content": {"ename": str(content.get("ename", ""))[:200],
-                                  "evalue": str(content.get("evalue", ""))[:1000], "traceback": []}}
+        msg = {
+            **msg,
+            "content": {
+                "ename": str(content.get("ename", ""))[:200],
+                "evalue": str(content.get("evalue", ""))[:1000],
+                "traceback": [],
+            },
+        }
         return super().output(outs, msg, display_id, cell_index)
 
 
 def last_grader_cell(notebook: nbformat.NotebookNode) -> int | None:
     """The index of the last code cell that may call a grader (any `check_` in it), if any."""
-    calls = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and GRADER_CALL in c.source]
+    calls = [
+        i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and GRADER_CALL in c.source
+    ]
     return calls[-1] if calls else None
 
 
@@ -122,11 +148,20 @@ def prepare(notebook: nbformat.NotebookNode) -> None:
     last = last_grader_cell(notebook)
     for index, cell in enumerate(notebook.cells):
         tags = [str(tag) for tag in cell.metadata.get("tags", []) if isinstance(tag, str)]
-        skip = (config.GRADE_SKIP_TAG in tags or (last is not None and index > last)) and not tagging.is_protected(cell.source)
-        cell.metadata["tags"] = [*(t for t in tags if t != "skip-execution"), *(["skip-execution"] if skip else [])]
+        skip = (
+            config.GRADE_SKIP_TAG in tags or (last is not None and index > last)
+        ) and not tagging.is_protected(cell.source)
+        cell.metadata["tags"] = [
+            *(t for t in tags if t != "skip-execution"),
+            *(["skip-execution"] if skip else []),
+        ]
         if cell.cell_type == "code":
             cell.outputs = []
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
 
 
 def _kernel_pid(manager: sandbox.ConfinedKernelManager) -> int | None:
@@ -151,7 +186,9 @@ def _stopped_because(error: BaseException, reason: str | None, settings: GradeSe
     return f"could not run ({name})"
 
 
-def run_notebook(number: str, name: str, data: bytes, settings: GradeSettings, artifacts: Path | None) -> NotebookOutcome:
+def run_notebook(
+    number: str, name: str, data: bytes, settings: GradeSettings, artifacts: Path | None
+) -> NotebookOutcome:
     """Run one submitted notebook in a fresh sandbox; never raises for the notebook's doing."""
     notebook, problem = parse_notebook(data)
     if notebook is None:
@@ -164,17 +201,26 @@ def run_notebook(number: str, name: str, data: bytes, settings: GradeSettings, a
         (box.work / safe_name).write_text(nbformat.writes(notebook), encoding="utf-8")
         manager = sandbox.kernel_manager(box, namespaces)
         client = _ErrorsOnlyClient(
-            notebook, km=manager, allow_errors=True, skip_cells_with_tag="skip-execution",
-            timeout=int(settings.timeout_s + CELL_TIMEOUT_MARGIN_S), startup_timeout=int(settings.timeout_s),
+            notebook,
+            km=manager,
+            allow_errors=True,
+            skip_cells_with_tag="skip-execution",
+            timeout=int(settings.timeout_s + CELL_TIMEOUT_MARGIN_S),
+            startup_timeout=int(settings.timeout_s),
             record_timing=True,
         )
         environment = sandbox.kernel_environment(box, safe_name, settings.pass_env)
         problem = None
-        with sandbox.Watchdog(lambda: _kernel_pid(manager), settings.timeout_s, settings.memory_mb) as watchdog:
+        with sandbox.Watchdog(
+            lambda: _kernel_pid(manager), settings.timeout_s, settings.memory_mb
+        ) as watchdog:
             try:
                 client.execute(
-                    cleanup_kc=True, env=environment, cwd=str(box.work),
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # the kernel's own chatter
+                    cleanup_kc=True,
+                    env=environment,
+                    cwd=str(box.work),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,  # the kernel's own chatter
                 )
             except Exception as error:  # the notebook did not run to its end
                 problem = _stopped_because(error, watchdog.reason, settings)
@@ -184,19 +230,30 @@ def run_notebook(number: str, name: str, data: bytes, settings: GradeSettings, a
                     sandbox.kill_tree(pid)
                 try:
                     if manager.has_kernel:
-                        run_sync(manager.shutdown_kernel)(now=True)  # also removes its files and sockets
+                        run_sync(manager.shutdown_kernel)(
+                            now=True
+                        )  # also removes its files and sockets
                 except Exception:
                     pass
         if problem is None and watchdog.reason is not None:
             problem = _stopped_because(RuntimeError(), watchdog.reason, settings)
         errors = {
             index: f"{output.get('ename', '')}: {output.get('evalue', '')}"
-            for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
-            for output in cell.get("outputs", []) if output.get("output_type") == "error"
+            for index, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code"
+            for output in cell.get("outputs", [])
+            if output.get("output_type") == "error"
         }
         isolation = _isolation_report(box, namespaces)
-        return NotebookOutcome(verdicts.read(box.verdicts_file), problem, errors, notebook, isolation,
-                               watchdog.cpu_s, watchdog.peak_mb)
+        return NotebookOutcome(
+            verdict_log.read(box.verdicts_file),
+            problem,
+            errors,
+            notebook,
+            isolation,
+            watchdog.cpu_s,
+            watchdog.peak_mb,
+        )
     finally:
         box.remove()
 
@@ -217,7 +274,11 @@ def _no_verdict_reason(exercise: ExerciseInfo, outcome: NotebookOutcome) -> str:
     """Why a notebook that ran gave no verdict for `exercise`."""
     call = f"graders.check_{exercise.key}"
     notebook = outcome.notebook
-    cells = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and call in c.source] if notebook else []
+    cells = (
+        [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and call in c.source]
+        if notebook
+        else []
+    )
     if not cells:
         return f"No verdict: no cell calls `{call}` (the grader cell was deleted or changed)."
     failing = [i for i in cells if i in outcome.cell_errors]
@@ -233,12 +294,19 @@ def _no_verdict_reason(exercise: ExerciseInfo, outcome: NotebookOutcome) -> str:
 def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
     """Grade every notebook of one learner; one result, whatever the notebooks do."""
     started = time.monotonic()
-    exercises = {e.key: ExerciseResult(MISSING, [f"No notebook {e.notebook} was submitted."]) for e in settings.exercises}
+    exercises = {
+        e.key: ExerciseResult(MISSING, [f"No notebook {e.notebook} was submitted."])
+        for e in settings.exercises
+    }
     result = LearnerResult(task.learner, exercises, notes=list(task.notes))
     redact = Redactor(dict(os.environ), keep=sandbox.PASSED_THROUGH_ENV)
     try:
         wanted = [number for number in settings.notebooks() if number in task.notebooks]
-        artifacts = stand_in.phase1_stand_in(weights_dir(settings)) if wanted and settings.phase1_stand_in else None
+        artifacts = (
+            stand_in.phase1_stand_in(weights_dir(settings))
+            if wanted and settings.phase1_stand_in
+            else None
+        )
         isolation = set()
         for number in wanted:
             submitted = task.notebooks[number]
@@ -252,7 +320,9 @@ def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
             result.peak_mb = max(result.peak_mb, outcome.peak_mb)
             if outcome.problem:
                 result.problems.append(f"{number}: {outcome.problem}")
-            last = {v["exercise"]: v for v in outcome.verdicts}  # a later call replaces an earlier one
+            last = {
+                v["exercise"]: v for v in outcome.verdicts
+            }  # a later call replaces an earlier one
             for exercise in settings.exercises:
                 if exercise.notebook != number:
                     continue
@@ -260,11 +330,17 @@ def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
                     verdict = last[exercise.key]
                     exercises[exercise.key] = ExerciseResult(verdict["status"], verdict["messages"])
                 elif outcome.problem:
-                    exercises[exercise.key] = ExerciseResult(ERROR, [f"Not graded: notebook {number}: {outcome.problem}."])
+                    exercises[exercise.key] = ExerciseResult(
+                        ERROR, [f"Not graded: notebook {number}: {outcome.problem}."]
+                    )
                 else:
-                    exercises[exercise.key] = ExerciseResult(FAILED, [_no_verdict_reason(exercise, outcome)])
+                    exercises[exercise.key] = ExerciseResult(
+                        FAILED, [_no_verdict_reason(exercise, outcome)]
+                    )
         result.isolation = ", ".join(sorted(isolation))
-    except Exception as error:  # the grading machinery failed, not the learner: graded again on resume
+    except (
+        Exception
+    ) as error:  # the grading machinery failed, not the learner: graded again on resume
         result.task_failed = True
         result.problems.append(f"grading failed: {type(error).__name__}: {error}")
     result.seconds = time.monotonic() - started

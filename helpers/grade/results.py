@@ -22,9 +22,9 @@ import io
 import os
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 PASSED, FAILED, NOT_YET, ERROR, MISSING = "passed", "failed", "not yet", "error", "missing"
 EXERCISE_STATUSES: tuple[str, ...] = (PASSED, FAILED, NOT_YET, ERROR, MISSING)
@@ -63,12 +63,16 @@ class LearnerResult:
     learner: str
     exercises: dict[str, ExerciseResult]
     problems: list[str] = field(default_factory=list)  # why a notebook could not be graded
-    notes: list[str] = field(default_factory=list)  # worth knowing, not a problem (two files for 01...)
+    notes: list[str] = field(
+        default_factory=list
+    )  # worth knowing, not a problem (two files for 01...)
     seconds: float = 0.0
     cpu_s: float = 0.0  # CPU time of the learner's kernels, added up
     peak_mb: float = 0.0  # the largest resident memory of one of their kernels
     isolation: str = ""
-    task_failed: bool = False  # the grading itself failed (a lost worker, a bug): graded again on resume
+    task_failed: bool = (
+        False  # the grading itself failed (a lost worker, a bug): graded again on resume
+    )
 
     @property
     def passed_count(self) -> int:
@@ -104,7 +108,9 @@ class Redactor:
         values = {
             value
             for name, value in environment.items()
-            if name not in kept and len(value) >= MIN_SECRET_LENGTH and not value.startswith(("/", "."))
+            if name not in kept
+            and len(value) >= MIN_SECRET_LENGTH
+            and not value.startswith(("/", "."))
         }
         self.values = sorted(values, key=len, reverse=True)
 
@@ -130,7 +136,13 @@ def learner_key(name: str) -> str:
 
 def columns(exercises: list[ExerciseInfo]) -> list[str]:
     """The CSV header."""
-    return [LEARNER_COLUMN, *(exercise.key for exercise in exercises), PASSED_COUNT, STATUS, PROBLEM]
+    return [
+        LEARNER_COLUMN,
+        *(exercise.key for exercise in exercises),
+        PASSED_COUNT,
+        STATUS,
+        PROBLEM,
+    ]
 
 
 def row(result: LearnerResult, exercises: list[ExerciseInfo]) -> dict[str, str]:
@@ -154,7 +166,9 @@ class GradeSheet:
     `min_interval_s` seconds and on `flush()`.
     """
 
-    def __init__(self, path: Path, exercises: list[ExerciseInfo], min_interval_s: float = 1.0) -> None:
+    def __init__(
+        self, path: Path, exercises: list[ExerciseInfo], min_interval_s: float = 1.0
+    ) -> None:
         self.path = Path(path)
         self.exercises = exercises
         self.min_interval_s = min_interval_s
@@ -166,11 +180,15 @@ class GradeSheet:
                 for record in csv.DictReader(existing):
                     learner = record.get(LEARNER_COLUMN)
                     if learner:
-                        self.rows[learner] = {k: v or "" for k, v in record.items() if k is not None}
+                        self.rows[learner] = {
+                            k: v or "" for k, v in record.items() if k is not None
+                        }
 
     def done(self) -> set[str]:
         """Learners whose rows a resumed run keeps (as written in the CSV's learner column)."""
-        return {name for name, record in self.rows.items() if record.get(STATUS) not in REGRADE_STATUSES}
+        return {
+            name for name, record in self.rows.items() if record.get(STATUS) not in REGRADE_STATUSES
+        }
 
     def add(self, result: LearnerResult) -> None:
         """Put `result`'s row in (replacing any earlier one) and write the file if it is time."""
@@ -186,7 +204,9 @@ class GradeSheet:
             return
         header = columns(self.exercises)
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=header, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(
+            buffer, fieldnames=header, extrasaction="ignore", lineterminator="\n"
+        )
         writer.writeheader()
         for learner in sorted(self.rows):
             writer.writerow({name: self.rows[learner].get(name, "") for name in header})
@@ -207,10 +227,16 @@ def summary_table(sheet: GradeSheet) -> str:
     width = max([len("exercise"), *(len(key) for key in keys)])
     lines = [f"{'exercise':<{width}}  " + "  ".join(f"{status:>7}" for status in EXERCISE_STATUSES)]
     for key in keys:
-        counts = [sum(record.get(key) == status for record in sheet.rows.values()) for status in EXERCISE_STATUSES]
+        counts = [
+            sum(record.get(key) == status for record in sheet.rows.values())
+            for status in EXERCISE_STATUSES
+        ]
         lines.append(f"{key:<{width}}  " + "  ".join(f"{count:>7}" for count in counts))
     statuses: dict[str, int] = {}
     for record in sheet.rows.values():
         statuses[record.get(STATUS, "")] = statuses.get(record.get(STATUS, ""), 0) + 1
-    lines.append(f"{len(sheet.rows)} learners: " + ", ".join(f"{count} {name}" for name, count in sorted(statuses.items())))
+    lines.append(
+        f"{len(sheet.rows)} learners: "
+        + ", ".join(f"{count} {name}" for name, count in sorted(statuses.items()))
+    )
     return "\n".join(lines)

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from helpers.grade import feedback, submissions
-from helpers.grade.results import ERROR, ExerciseResult, GradeSheet, LearnerResult, Redactor, learner_key
+from helpers.grade.results import (
+    ERROR,
+    ExerciseResult,
+    GradeSheet,
+    LearnerResult,
+    Redactor,
+    learner_key,
+)
 from helpers.grade.tasks import GradeSettings
 
 # Tasks in flight per worker: enough to keep every worker busy, few enough to bound memory.
@@ -38,7 +45,9 @@ class RunReport:
     graded: int = 0
     skipped: int = 0  # already in the CSV (resumed)
     seconds_per_learner: list[float] = field(default_factory=list)
-    cpu_s_per_learner: list[float] = field(default_factory=list)  # CPU time of each learner's kernels
+    cpu_s_per_learner: list[float] = field(
+        default_factory=list
+    )  # CPU time of each learner's kernels
     peak_kernel_mb: float = 0.0  # the largest resident memory one kernel reached
     wall_s: float = 0.0
     isolation: set[str] = field(default_factory=set)
@@ -59,8 +68,16 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
         return
     # One thread per worker: one learner at a time each, as TensorFlow wants the cores to itself.
     # No Dask memory limit: a worker process stays small, each kernel has its own watchdog.
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      memory_limit=0) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            memory_limit=0,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -79,7 +96,9 @@ def _worker_count(client: Any) -> int:
         return 1
 
 
-def _record(report: RunReport, result: LearnerResult, settings: GradeSettings, feedback_dir: Path | None) -> None:
+def _record(
+    report: RunReport, result: LearnerResult, settings: GradeSettings, feedback_dir: Path | None
+) -> None:
     """One learner's result into the CSV, their feedback page and the report."""
     report.sheet.add(result)
     if feedback_dir is not None:
@@ -93,8 +112,14 @@ def _record(report: RunReport, result: LearnerResult, settings: GradeSettings, f
         report.isolation.add(result.isolation)
 
 
-def _gather(client: Any, todo: list[submissions.LearnerFiles], settings: GradeSettings, report: RunReport,
-            feedback_dir: Path | None, bar: Any) -> None:
+def _gather(
+    client: Any,
+    todo: list[submissions.LearnerFiles],
+    settings: GradeSettings,
+    report: RunReport,
+    feedback_dir: Path | None,
+    bar: Any,
+) -> None:
     """Send the tasks a window at a time and record each result as it completes."""
     from dask.distributed import as_completed
 
@@ -108,8 +133,13 @@ def _gather(client: Any, todo: list[submissions.LearnerFiles], settings: GradeSe
     def submit_next() -> None:
         files = next(pending, None)
         if files is not None:
-            future = client.submit(grade_learner, files.task(), settings, pure=False,
-                                   key=f"grade-learner-{time.time_ns()}-{len(in_flight)}")
+            future = client.submit(
+                grade_learner,
+                files.task(),
+                settings,
+                pure=False,
+                key=f"grade-learner-{time.time_ns()}-{len(in_flight)}",
+            )
             in_flight[future.key] = (future, files.learner)
             completed.add(future)
 
@@ -124,7 +154,9 @@ def _gather(client: Any, todo: list[submissions.LearnerFiles], settings: GradeSe
                 result = _failed(learner, settings, error)
             future.release()
             _record(report, redact.result(result), settings, feedback_dir)
-            bar.set_postfix_str(f"{learner[:20]}: {result.passed_count}/{len(settings.exercises)} passed")
+            bar.set_postfix_str(
+                f"{learner[:20]}: {result.passed_count}/{len(settings.exercises)} passed"
+            )
             bar.update()
             submit_next()
     finally:  # interrupted: no task keeps running for a result nobody will read
@@ -157,14 +189,25 @@ def grade_class(
     done = sheet.done()
     try:
         with submissions.opened(submissions_path) as learners:
-            todo = [files for name, files in sorted(learners.items()) if learner_key(name) not in done]
+            todo = [
+                files for name, files in sorted(learners.items()) if learner_key(name) not in done
+            ]
             report.skipped = len(learners) - len(todo)
             if todo:
                 with contextlib.ExitStack() as stack:
                     if client is None:
-                        client = stack.enter_context(dask_client(scheduler, workers or os.cpu_count() or 1))
-                    bar = stack.enter_context(tqdm(total=len(todo), unit="learner", desc="grading",
-                                                   disable=not progress, file=sys.stderr))
+                        client = stack.enter_context(
+                            dask_client(scheduler, workers or os.cpu_count() or 1)
+                        )
+                    bar = stack.enter_context(
+                        tqdm(
+                            total=len(todo),
+                            unit="learner",
+                            desc="grading",
+                            disable=not progress,
+                            file=sys.stderr,
+                        )
+                    )
                     _gather(client, todo, settings, report, feedback_dir, bar)
     finally:
         sheet.flush()  # also on Ctrl-C: what is done stays done

@@ -20,9 +20,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import psutil
 from jupyter_client.manager import AsyncKernelManager
@@ -70,14 +70,20 @@ class Sandbox:
         return self.run / "verdicts.jsonl"
 
     @classmethod
-    def create(cls, weights_dir: Path | None, artifacts_source: Path | None) -> "Sandbox":
+    def create(cls, weights_dir: Path | None, artifacts_source: Path | None) -> Sandbox:
         """A new sandbox seeded with copies of the weight files and of the phase-1 stand-in.
 
         Copies, not links: a notebook may write to what is in its sandbox, and
         must not be able to change the instructor's cache through it.
         """
         sandbox = cls(Path(tempfile.mkdtemp(prefix="alpaca-grade-")))
-        for folder in (sandbox.work, sandbox.keras_home / "models", sandbox.artifacts, sandbox.run, sandbox.tmp):
+        for folder in (
+            sandbox.work,
+            sandbox.keras_home / "models",
+            sandbox.artifacts,
+            sandbox.run,
+            sandbox.tmp,
+        ):
             folder.mkdir(parents=True)
         if weights_dir is not None:
             for name in [*config.WEIGHT_FILES.values(), config.CLASS_INDEX_FILE]:
@@ -94,7 +100,9 @@ class Sandbox:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def kernel_environment(sandbox: Sandbox, notebook_name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def kernel_environment(
+    sandbox: Sandbox, notebook_name: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """The kernel's whole environment: an allow-list, never the instructor's own variables.
 
     Tokens, credentials and anything else the instructor has set do not reach
@@ -146,7 +154,10 @@ def kernel_manager(sandbox: Sandbox, namespaces: bool) -> ConfinedKernelManager:
     In a new network namespace the kernel cannot reach the grading process's
     TCP ports, so it talks over Unix sockets in `sandbox/run` instead.
     """
-    options: dict[str, object] = {"kernel_name": "python3", "connection_file": str(sandbox.run / "kernel.json")}
+    options: dict[str, object] = {
+        "kernel_name": "python3",
+        "connection_file": str(sandbox.run / "kernel.json"),
+    }
     if namespaces:
         options.update(transport="ipc", ip=str(sandbox.run / "k"))
     manager = ConfinedKernelManager(**options)
@@ -207,8 +218,10 @@ class Watchdog:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def __enter__(self) -> "Watchdog":
-        self._thread = threading.Thread(target=self._watch, name="alpaca-grade-watchdog", daemon=True)
+    def __enter__(self) -> Watchdog:
+        self._thread = threading.Thread(
+            target=self._watch, name="alpaca-grade-watchdog", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -65,7 +65,9 @@ def _cache_key(weights_dir: Path | None) -> str:
             path = weights_dir / name
             if path.is_file():
                 stat = path.stat()
-                digest.update(f"{name}:{_file_digest(path, stat.st_size, stat.st_mtime_ns)}".encode())
+                digest.update(
+                    f"{name}:{_file_digest(path, stat.st_size, stat.st_mtime_ns)}".encode()
+                )
     return digest.hexdigest()[:16]
 
 
@@ -90,7 +92,9 @@ def phase1_stand_in(weights_dir: Path | None) -> Path:
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "CUDA_VISIBLE_DEVICES": "",
         }
-        if weights_dir is not None:  # a Keras home of its own, holding the instructor's weight files
+        if (
+            weights_dir is not None
+        ):  # a Keras home of its own, holding the instructor's weight files
             models = staging / "keras-home" / "models"
             models.mkdir(parents=True)
             for name in config.WEIGHT_FILES.values():
@@ -99,7 +103,10 @@ def phase1_stand_in(weights_dir: Path | None) -> Path:
             environment["KERAS_HOME"] = str(models.parent)
         completed = subprocess.run(
             [sys.executable, "-c", _BUILD_SCRIPT, str(staging)],
-            env=environment, cwd=str(config.PROJECT_ROOT), capture_output=True, text=True,
+            env=environment,
+            cwd=str(config.PROJECT_ROOT),
+            capture_output=True,
+            text=True,
             timeout=BUILD_TIMEOUT_S,
         )
         if completed.returncode != 0:

@@ -49,7 +49,9 @@ class LearnerFiles:
 
     def task(self) -> LearnerTask:
         """The learner's task, with each notebook's bytes."""
-        return LearnerTask(self.learner, {n: _read(p, n) for n, p in self.files.items()}, list(self.notes))
+        return LearnerTask(
+            self.learner, {n: _read(p, n) for n, p in self.files.items()}, list(self.notes)
+        )
 
 
 def _ignored(path: Path, root: Path) -> bool:
@@ -71,14 +73,18 @@ def _read(path: Path, number: str) -> SubmittedNotebook:
 def _add(learner: LearnerFiles, path: Path, number: str, display: str) -> None:
     """Put a notebook into `learner`; of two files for one number, keep the first (sorted) and say so."""
     if number in learner.files:
-        learner.notes.append(f"two files for notebook {number}: graded {learner.files[number].name}, left out {display}")
+        learner.notes.append(
+            f"two files for notebook {number}: graded {learner.files[number].name}, left out {display}"
+        )
         return
     learner.files[number] = path
 
 
 def _regular_files(folder: Path) -> list[Path]:
     """Every regular file under `folder`, links not followed, sorted (shallowest first)."""
-    files = [p for p in folder.rglob("*") if stat.S_ISREG(p.lstat().st_mode) and not _ignored(p, folder)]
+    files = [
+        p for p in folder.rglob("*") if stat.S_ISREG(p.lstat().st_mode) and not _ignored(p, folder)
+    ]
     return sorted(files, key=lambda p: (len(p.relative_to(folder).parts), str(p)))
 
 

@@ -11,7 +11,9 @@ read, but not the minutes of training and the pictures. A code cell gets the
 tag (`config.GRADE_SKIP_TAG`) when, outside any function it defines, it
 
 1. trains or evaluates: calls a method named `fit`, `evaluate`, `predict`,
-   `predict_on_batch` or `predict_dataset`;
+   `train_on_batch`, `test_on_batch`, `predict_on_batch`, `predict_dataset` or
+   `pooled_features` (a pass of the model over the data), or a function
+   defined in the notebook that does;
 2. measures: reads a clock (`time.perf_counter()`, `time.time()`,
    `time.sleep()`, ...) or calls a function defined in the notebook that does;
 3. only draws: every statement is a call to `plots.*`, `widgets.*` or `plt.*`;
@@ -34,6 +36,7 @@ import argparse
 import ast
 import symtable
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,11 +49,28 @@ SOLUTIONS_DIR: Path = config.PROJECT_ROOT / "solutions"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 TRAINING_METHODS: frozenset[str] = frozenset(
-    {"fit", "evaluate", "predict", "predict_on_batch", "predict_dataset"}
+    {
+        "fit",
+        "evaluate",
+        "predict",
+        "train_on_batch",
+        "test_on_batch",
+        "predict_on_batch",
+        "predict_dataset",
+        "pooled_features",
+    }
 )
 CLOCK_FUNCTIONS: frozenset[str] = frozenset(
-    {"perf_counter", "perf_counter_ns", "time", "time_ns", "monotonic", "monotonic_ns",
-     "process_time", "sleep"}
+    {
+        "perf_counter",
+        "perf_counter_ns",
+        "time",
+        "time_ns",
+        "monotonic",
+        "monotonic_ns",
+        "process_time",
+        "sleep",
+    }
 )
 DRAWING_MODULES: frozenset[str] = frozenset({"plots", "widgets", "plt"})
 GRADED_MARKER = "GRADED FUNCTION"
@@ -118,18 +138,38 @@ def _reads_clock(calls: list[ast.Call], timing_functions: set[str]) -> bool:
         if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
             if call.func.value.id == "time" and name in CLOCK_FUNCTIONS:
                 return True
-        if isinstance(call.func, ast.Name) and (name in timing_functions or name in {"perf_counter", "sleep"}):
+        if isinstance(call.func, ast.Name) and (
+            name in timing_functions or name in {"perf_counter", "sleep"}
+        ):
             return True
     return False
 
 
-def _timing_functions(tree: ast.Module, known: set[str]) -> set[str]:
-    """Functions this cell defines at top level whose body reads a clock (or calls one that does)."""
+def _training_calls(calls: list[ast.Call], training_functions: set[str]) -> list[str]:
+    """The names of `calls` that train or evaluate a model (method names, or functions that do)."""
+    names = {
+        _called_name(c)
+        for c in calls
+        if isinstance(c.func, ast.Attribute) and c.func.attr in TRAINING_METHODS
+    }
+    names |= {
+        c.func.id for c in calls if isinstance(c.func, ast.Name) and c.func.id in training_functions
+    }
+    return sorted(n for n in names if n)
+
+
+def _functions_that(
+    tree: ast.Module, known: set[str], does: Callable[[list[ast.Call], set[str]], object]
+) -> set[str]:
+    """Functions this cell defines at top level whose body `does` (reads a clock, trains...).
+
+    `known` are such functions defined earlier: calling one counts too.
+    """
     found: set[str] = set()
     for statement in tree.body:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             body_calls = [node for node in ast.walk(statement) if isinstance(node, ast.Call)]
-            if _reads_clock(body_calls, known | found):
+            if does(body_calls, known | found):
                 found.add(statement.name)
     return found
 
@@ -142,8 +182,11 @@ def _only_draws(tree: ast.Module) -> bool:
         if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)):
             return False
         function = statement.value.func
-        if not (isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name)
-                and function.value.id in DRAWING_MODULES):
+        if not (
+            isinstance(function, ast.Attribute)
+            and isinstance(function.value, ast.Name)
+            and function.value.id in DRAWING_MODULES
+        ):
             return False
     return True
 
@@ -193,6 +236,7 @@ def plan(notebook: nbformat.NotebookNode) -> list[SkipDecision]:
     made_by: dict[str, int] = {}  # name -> index of the cell that defined it last
     skipped: set[int] = set()
     timing_functions: set[str] = set()
+    training_functions: set[str] = set()
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
@@ -200,24 +244,24 @@ def plan(notebook: nbformat.NotebookNode) -> list[SkipDecision]:
         tree = _parse(source)
         defined, read, read_only = _names(source)
         if tree is not None:
-            timing_functions |= _timing_functions(tree, timing_functions)
+            timing_functions |= _functions_that(tree, timing_functions, _reads_clock)
+            training_functions |= _functions_that(tree, training_functions, _training_calls)
         blocked = sorted(name for name in read_only if made_by.get(name) in skipped)
         if is_protected(source):
-            needs = sorted(name for name in read if made_by.get(name) in skipped and name not in defined)
+            needs = sorted(
+                name for name in read if made_by.get(name) in skipped and name not in defined
+            )
             if needs:
                 raise TaggingError(
                     f"cell {index} ({first_line(source)!r}) reads {', '.join(needs)}, which only a "
                     f"skipped cell defines: a grading run could not grade it"
                 )
             reason = None
-        elif SKIP_TAG in cell.metadata.get("tags", []):
-            reason = "tagged by hand"
         elif tree is None:
-            reason = None
+            reason = "tagged by hand" if SKIP_TAG in cell.metadata.get("tags", []) else None
         else:
             calls = _top_level_calls(tree)
-            trains = sorted({_called_name(c) for c in calls if isinstance(c.func, ast.Attribute)
-                             and c.func.attr in TRAINING_METHODS})
+            trains = _training_calls(calls, training_functions)
             if trains:
                 reason = f"trains or evaluates ({', '.join(trains)})"
             elif _reads_clock(calls, timing_functions):
@@ -226,6 +270,8 @@ def plan(notebook: nbformat.NotebookNode) -> list[SkipDecision]:
                 reason = "only draws"
             elif blocked:
                 reason = f"reads {', '.join(blocked)} from a skipped cell"
+            elif SKIP_TAG in cell.metadata.get("tags", []):
+                reason = "tagged by hand"
             else:
                 reason = None
         if reason is not None:
@@ -262,11 +308,19 @@ def tag_file(path: Path, check: bool = False) -> list[SkipDecision]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: tag (or check, or list) the masters, or the notebooks named."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.grade.tagging", description=__doc__.split("\n")[0])
-    parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: solutions/NN_*.ipynb)")
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.grade.tagging", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "paths", nargs="*", type=Path, help="notebooks (default: solutions/NN_*.ipynb)"
+    )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true", help="change nothing; exit 1 when a tag is missing")
-    mode.add_argument("--list", action="store_true", help="print every cell a grading run skips, and why")
+    mode.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 when a tag is missing"
+    )
+    mode.add_argument(
+        "--list", action="store_true", help="print every cell a grading run skips, and why"
+    )
     arguments = parser.parse_args(argv)
     paths = arguments.paths or sorted(SOLUTIONS_DIR.glob(NOTEBOOK_GLOB))
     missing = 0
@@ -274,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if arguments.list:
                 for decision in plan(nbformat.read(path, as_version=4)):
-                    print(f"{path.name} cell {decision.index}: {decision.first_line}  [{decision.reason}]")
+                    print(
+                        f"{path.name} cell {decision.index}: {decision.first_line}  [{decision.reason}]"
+                    )
                 continue
             added = tag_file(path, check=arguments.check)
         except TaggingError as error:
@@ -283,10 +339,15 @@ def main(argv: list[str] | None = None) -> int:
         missing += len(added)
         verb = "lacks the tag" if arguments.check else "tagged"
         for decision in added:
-            print(f"{path.name} cell {decision.index} {verb}: {decision.first_line}  [{decision.reason}]")
+            print(
+                f"{path.name} cell {decision.index} {verb}: {decision.first_line}  [{decision.reason}]"
+            )
     if arguments.check and missing:
-        print(f"{missing} cell(s) lack the {SKIP_TAG!r} tag: run `python -m helpers.grade.tagging` "
-              "then `python -m helpers.build`.", file=sys.stderr)
+        print(
+            f"{missing} cell(s) lack the {SKIP_TAG!r} tag: run `python -m helpers.grade.tagging` "
+            "then `python -m helpers.build`.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

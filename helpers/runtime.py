@@ -1,0 +1,67 @@
+"""Where the course's code runs: quiet TensorFlow start-up, the IPython shell, if any.
+
+One home for what the notebooks' set-up, the data tools, the build, the
+benchmark's child processes and the test configuration all need:
+
+    quiet_tensorflow_logs(environment)   TF_CPP_MIN_LOG_LEVEL=2 unless already set
+    native_stderr_silenced()             C++-level stderr to /dev/null for a block
+    ipython_shell()                      the running IPython shell, or None
+
+It imports nothing of the course and no TensorFlow, so any module (and the
+root conftest, before TensorFlow is imported) can use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+# TensorFlow's C++ log level: 2 hides INFO and WARNING lines (CUDA probes, oneDNN notes).
+TF_LOG_LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
+QUIET_TF_LOG_LEVEL = "2"
+
+
+def quiet_tensorflow_logs(environment: MutableMapping[str, str] | None = None) -> None:
+    """Hide TensorFlow's C++ start-up chatter, unless the user chose a level.
+
+    `environment` defaults to this process's `os.environ`; pass a child
+    process's environment to quiet that one instead. It must be set before
+    TensorFlow is imported to have an effect.
+    """
+    target = os.environ if environment is None else environment
+    target.setdefault(TF_LOG_LEVEL_VARIABLE, QUIET_TF_LOG_LEVEL)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send C++-level stderr to /dev/null for the duration of the block.
+
+    TensorFlow 2.21 prints absl and CUDA-probe lines at import and at its
+    first device query whatever TF_CPP_MIN_LOG_LEVEL says; JupyterLab shows
+    them as a red block that looks like an error. Python exceptions are not
+    affected: they are raised after stderr is restored.
+    """
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+
+
+def ipython_shell() -> Any | None:
+    """The running IPython shell (a notebook kernel, or the IPython REPL), or None."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    try:
+        return get_ipython()
+    except Exception:  # an IPython half torn down at exit: behave as outside IPython
+        return None
