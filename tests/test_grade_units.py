@@ -303,3 +303,27 @@ def test_no_temporary_files_are_left_next_to_the_csv(tmp_path: Path) -> None:
     sheet.flush()
     assert [r["learner"] for r in read_csv(tmp_path / "g.csv")] == ["ann", "bo"]
     assert sorted(os.listdir(tmp_path)) == ["g.csv"]
+
+
+def test_sandboxes_of_dead_grading_processes_are_swept(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import subprocess
+    import tempfile
+
+    from helpers.grade import sandbox
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    orphan, live = (tmp_path / f"{sandbox.SANDBOX_PREFIX}{name}" for name in ("orphan", "live"))
+    for root, owner in ((orphan, finished.pid), (live, os.getpid())):
+        root.mkdir()
+        (root / sandbox.OWNER_FILE).write_text(str(owner))
+    (tmp_path / f"{sandbox.SANDBOX_PREFIX}cache-0").mkdir()  # not a sandbox: no owner file
+    assert sandbox.Sandbox.sweep() == 1
+    assert (
+        not orphan.exists()
+        and live.exists()
+        and (tmp_path / f"{sandbox.SANDBOX_PREFIX}cache-0").exists()
+    )

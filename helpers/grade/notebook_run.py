@@ -300,6 +300,7 @@ def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
     }
     result = LearnerResult(task.learner, exercises, notes=list(task.notes))
     redact = Redactor(dict(os.environ), keep=sandbox.PASSED_THROUGH_ENV)
+    sandbox.Sandbox.sweep()  # what a killed worker on this machine left behind
     try:
         wanted = [number for number in settings.notebooks() if number in task.notebooks]
         artifacts = (

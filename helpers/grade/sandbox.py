@@ -33,6 +33,10 @@ from helpers.grade import confine
 # Variables copied from the grading process when set: locale and time zone only.
 PASSED_THROUGH_ENV: tuple[str, ...] = ("LANG", "LC_ALL", "TZ")
 WATCHDOG_PERIOD_S = 0.2
+SANDBOX_PREFIX = "alpaca-grade-"
+OWNER_FILE = (
+    "owner.pid"  # the grading process that made the sandbox (the kernel may overwrite it: harmless)
+)
 
 
 @dataclass
@@ -76,7 +80,8 @@ class Sandbox:
         Copies, not links: a notebook may write to what is in its sandbox, and
         must not be able to change the instructor's cache through it.
         """
-        sandbox = cls(Path(tempfile.mkdtemp(prefix="alpaca-grade-")))
+        sandbox = cls(Path(tempfile.mkdtemp(prefix=SANDBOX_PREFIX)))
+        (sandbox.root / OWNER_FILE).write_text(str(os.getpid()))
         for folder in (
             sandbox.work,
             sandbox.keras_home / "models",
@@ -98,6 +103,24 @@ class Sandbox:
     def remove(self) -> None:
         """Delete the sandbox and everything the notebook wrote into it."""
         shutil.rmtree(self.root, ignore_errors=True)
+
+    @staticmethod
+    def sweep() -> int:
+        """Delete the sandboxes left by grading processes that died (a killed worker); return how many.
+
+        A sandbox names the process that made it; one whose process is gone
+        can never be removed by it.
+        """
+        removed = 0
+        for root in Path(tempfile.gettempdir()).glob(f"{SANDBOX_PREFIX}*"):
+            try:
+                owner = int((root / OWNER_FILE).read_text())
+            except (OSError, ValueError):
+                continue  # not ours, or still being made
+            if not psutil.pid_exists(owner):
+                shutil.rmtree(root, ignore_errors=True)
+                removed += 1
+        return removed
 
 
 def kernel_environment(
