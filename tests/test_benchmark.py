@@ -31,6 +31,12 @@ def _complete_results() -> dict:
         "val_acc_control_mean": 0.96,
         "val_acc_control_per_seed": [0.95, 0.96, 0.97],
         "fine_tuning_gain": 0.02,
+        "val_acc_continuations_per_seed": {
+            "fine-tuned, BatchNorm adapting": [0.97, 0.98, 0.99],
+            "head only (control)": [0.95, 0.96, 0.97],
+            "fine-tuned, BatchNorm frozen": [0.96, 0.97, 0.98],
+        },
+        "plan": {"phase1_epochs": 20, "fine_tune_epochs": 5},
         "peak_rss_mb": 2000.0,
         "grader_max_s": 1.5,
         "weights": "stand-in weights",

@@ -442,7 +442,9 @@ def test_master_was_run_and_unstable_cells_are_not_compared(master_path: Path) -
         if GRADER_CALL.search(cell.source):
             assert IGNORE_TAG not in tags, "grader verdicts must be compared by nbval"
         if "fit(" in cell.source:
-            assert "verbose=2" in cell.source
+            # One line per epoch, or silent when the cell prints its own summary (the
+            # yardstick's 20 quick epochs): never Keras' progress bar, which floods logs.
+            assert re.search(r"verbose=[02]\b", cell.source), cell.source[:60]
 
 
 # --- Executing masters (starts a kernel, so marked slow) -----------------------
