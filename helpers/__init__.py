@@ -9,7 +9,7 @@ What notebooks import, one concern each (CONTRIBUTING.md has the whole map):
     graders       one check_* per exercise (their rules in rules/; check_runner, verdicts,
                   progress, learner_calls behind them)
     plots         matplotlib pictures
-    widgets       ipywidgets explorers
+    widgets       ipywidgets explorers (code in explorers/, one module each)
     litert        run exported .tflite files and measure them (notebook 06)
     photos        a learner's own photo, made into what the model sees (notebook 06)
 

@@ -109,3 +109,16 @@ def test_grader_rules_and_runner_do_not_import_the_checks(path) -> None:
         assert "helpers.graders" not in (module, imported), (
             f"{path.relative_to(config.PROJECT_ROOT)}:{line} imports {imported}"
         )
+
+
+# helpers.widgets re-exports the explorers (helpers/explorers/); they must not import it back.
+EXPLORER_MODULES = sorted((HELPERS / "explorers").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", EXPLORER_MODULES, ids=lambda p: str(p.relative_to(HELPERS)))
+def test_explorers_do_not_import_the_widgets_facade(path) -> None:
+    for line, module, name in _course_imports(path):
+        imported = f"{module}.{name}" if name else module
+        assert "helpers.widgets" not in (module, imported), (
+            f"{path.relative_to(config.PROJECT_ROOT)}:{line} imports {imported}"
+        )
