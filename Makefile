@@ -5,6 +5,8 @@
 #   make test    set everything up the same way, then run the whole test suite
 #   make build   regenerate the learner copies in notebooks/ from solutions/
 #   make lint    ruff: lint and format check of the whole repository
+#   make grade SUBMISSIONS=folder-or-zip [OUT=grades.csv] [FEEDBACK=feedback] [GRADE_ARGS=...]
+#                grade a class of submitted notebooks (README: "Instructors: grading a class")
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +17,13 @@ JUPYTER_PORT ?= 8888
 # Jupyter refuses to run as root (containers, CI) unless told it is on purpose.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup data lab test test-fast lint build check-build execute benchmark browser clean
+# make grade: where the submissions are, and where the CSV and the feedback pages go.
+SUBMISSIONS ?=
+OUT ?= grades.csv
+FEEDBACK ?= feedback
+GRADE_ARGS ?=
+
+.PHONY: setup data lab test test-fast lint build check-build execute benchmark browser grade clean
 
 setup: $(STAMP)
 
@@ -65,6 +73,10 @@ check-build: setup
 
 benchmark: data
 	$(BIN)/python -m benchmarks
+
+grade: data
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-zip [OUT=grades.csv] [FEEDBACK=feedback] [GRADE_ARGS='--workers 4']"; exit 2; }
+	$(BIN)/python -m helpers.grade "$(SUBMISSIONS)" --out "$(OUT)" --feedback "$(FEEDBACK)" $(GRADE_ARGS)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache test-artifacts

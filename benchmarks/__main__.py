@@ -30,6 +30,8 @@ BOUNDS_TIMEOUT_S = 600
 GRADERS_TIMEOUT_S = 600
 COURSE_TIMEOUT_S = 1200
 LITERT_TIMEOUT_S = 900
+GRADING_TIMEOUT_S = 1200
+GRADING_LEARNERS, GRADING_WORKERS = 8, 2
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -41,6 +43,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-graders", action="store_true", help="do not time the grader checks")
     parser.add_argument("--skip-litert", action="store_true",
                         help="do not train, export and measure notebook 06's LiteRT files")
+    parser.add_argument("--skip-grading", action="store_true",
+                        help="do not time an instructor's grading run (python -m helpers.grade)")
     parser.add_argument("--phase1-epochs", type=int, help="override the phase-1 epochs (what-if runs)")
     parser.add_argument("--fine-tune-epochs", type=int,
                         help="override the fine-tuning epochs (what-if runs)")
@@ -215,6 +219,16 @@ def _litert_figures(skip: bool, notes: list[str]) -> dict[str, Any]:
     return measured | litert.derived_figures(measured)
 
 
+def _grading_figures(skip: bool, notes: list[str]) -> dict[str, Any]:
+    """Seconds per learner and for the class when grading generated submissions (benchmarks/grading.py)."""
+    if skip:
+        notes.append("grading not timed (--skip-grading)")
+        return {"grade_s_per_learner": None, "grade_class_wall_s": None}
+    _say(f"grading a generated class of {GRADING_LEARNERS} learners on {GRADING_WORKERS} workers")
+    return run_json("grading", ["--learners", str(GRADING_LEARNERS), "--workers", str(GRADING_WORKERS)],
+                    GRADING_TIMEOUT_S)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Measure everything the plan asks for; return the results dictionary."""
     plan = _plan(args)
@@ -240,6 +254,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results.update(_accuracy_figures(runs))
         results.update(_grader_figures(plan, args.skip_graders, notes))
         results.update(_litert_figures(args.skip_litert, notes))
+        results.update(_grading_figures(args.skip_grading, notes))
         if args.skip_course:
             notes.append("course not run (--skip-course): course_wall_s and peak_rss_mb not measured")
             results.update({"course_wall_s": None, "peak_rss_mb": None})

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from helpers import verdict_log
 from helpers.learner_calls import error_line
 from helpers.progress import record_progress
 from helpers.verdicts import ERROR, FAILED, PASSED, Findings, GradeResult, Verdict
@@ -55,6 +56,7 @@ def grader(
             timings["grader"] = total - timings.get("learner", 0.0)
             result.timings = timings
             record_progress(result)
+            verdict_log.record(result)
             try:
                 result._show()
             except Exception:  # displaying must never break the learner's cell

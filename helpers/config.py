@@ -61,6 +61,14 @@ GRADED_FUNCTION_MARKER: str = "# GRADED FUNCTION:"
 # How long a grader waits for a learner's function (e.g. alpaca_model) before giving up.
 GRADER_TIME_LIMIT_S: float = 60.0
 
+# --- Instructors' grading runs (python -m helpers.grade) ---
+# Cells with this tag only train, evaluate, measure or draw: a grading run skips them.
+GRADE_SKIP_TAG: str = "skip-when-grading"
+GRADE_NOTEBOOK_TIMEOUT_S: float = 300.0  # wall clock per notebook, kernel start included
+GRADE_MEMORY_LIMIT_MB: int = 3072  # resident memory of one notebook's kernel (and its children)
+GRADE_MAX_NOTEBOOK_BYTES: int = 50 * 1024**2  # a larger file is not graded
+GRADE_MAX_ZIP_BYTES: int = 2 * 1024**3  # uncompressed total of a submissions .zip
+
 # --- Where things live (paths relative to the repository, never absolute) ---
 PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 DATASET_DIR: Path = PROJECT_ROOT / "dataset"
@@ -75,6 +83,8 @@ ENV_WEIGHTS_BASE_URL = "ALPACA_WEIGHTS_BASE_URL"  # where the weight files are d
 ENV_PROGRESS_FILE = "ALPACA_PROGRESS_FILE"  # where graders record passed exercises
 ENV_ARTIFACTS_DIR = "ALPACA_ARTIFACTS_DIR"  # where notebook 04 saves the model for 05
 ENV_WIDGETS_MODE = "ALPACA_WIDGETS"  # explorers: "interactive", "static" or "auto" (detect)
+ENV_VERDICTS_FILE = "ALPACA_VERDICTS_FILE"  # graders append one JSON line per check here (grading runs)
+ENV_GRADE_CACHE = "ALPACA_GRADE_CACHE"  # where a grading worker keeps the phase-1 stand-in model
 
 # What notebooks save for later ones (git-ignored); tests point it at empty folders.
 ARTIFACTS_DIR: Path = Path(os.environ.get(ENV_ARTIFACTS_DIR, PROJECT_ROOT / "artifacts"))

@@ -183,6 +183,7 @@ def test_the_issue_targets_are_all_there():
         "course_wall_s": ("<=", 240.0),
         "peak_rss_mb": ("<=", 3072.0),
         "grader_max_s": ("<=", 3.0),
+        "grade_s_per_learner": ("<=", 30.0),
     }
 
 

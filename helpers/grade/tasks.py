@@ -1,0 +1,52 @@
+"""What a grading worker is sent: the settings every learner shares, and one learner's notebooks.
+
+Plain data (dataclasses of str, bytes, numbers), so that Dask can send them to
+workers on other machines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from helpers import config
+from helpers.grade.results import ExerciseInfo
+
+ISOLATION_MODES: tuple[str, ...] = ("auto", "namespaces", "off")
+
+
+@dataclass
+class GradeSettings:
+    """How every learner is graded (sent to each worker with the task)."""
+
+    exercises: list[ExerciseInfo]
+    timeout_s: float = config.GRADE_NOTEBOOK_TIMEOUT_S
+    memory_mb: float = config.GRADE_MEMORY_LIMIT_MB
+    isolation: str = "auto"
+    weights_dir: str | None = None  # the worker's Keras cache when None
+    pass_env: dict[str, str] = field(default_factory=dict)  # extra kernel variables, on purpose
+    phase1_stand_in: bool = (
+        True  # give kernels the phase-1 stand-in (see stand_in.py); tests of the plumbing skip it
+    )
+
+    def notebooks(self) -> list[str]:
+        """The notebook numbers that hold graded exercises ("01", "02", ...)."""
+        return sorted({exercise.notebook for exercise in self.exercises})
+
+
+@dataclass
+class SubmittedNotebook:
+    """One notebook file of a submission, as bytes (it travels to the worker)."""
+
+    number: str
+    name: str
+    data: bytes | None  # None when it could not be read (see problem)
+    problem: str | None = None
+
+
+@dataclass
+class LearnerTask:
+    """One learner's submission: their notebooks by number, and notes from finding them."""
+
+    learner: str
+    notebooks: dict[str, SubmittedNotebook]
+    notes: list[str] = field(default_factory=list)
