@@ -36,32 +36,64 @@ GRADING_LEARNERS, GRADING_WORKERS = 8, 2
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     """The command line options."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke test: one seed, 3 + 2 epochs, "
-                        "fewer repeats (figures not comparable to the targets)")
-    parser.add_argument("--skip-course", action="store_true", help="do not run the solution notebooks")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: one seed, 3 + 2 epochs, "
+        "fewer repeats (figures not comparable to the targets)",
+    )
+    parser.add_argument(
+        "--skip-course", action="store_true", help="do not run the solution notebooks"
+    )
     parser.add_argument("--skip-graders", action="store_true", help="do not time the grader checks")
-    parser.add_argument("--skip-litert", action="store_true",
-                        help="do not train, export and measure notebook 06's LiteRT files")
-    parser.add_argument("--skip-grading", action="store_true",
-                        help="do not time an instructor's grading run (python -m helpers.grade)")
-    parser.add_argument("--phase1-epochs", type=int, help="override the phase-1 epochs (what-if runs)")
-    parser.add_argument("--fine-tune-epochs", type=int,
-                        help="override the fine-tuning epochs (what-if runs)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                        help=f"where to write the JSON (default: benchmarks/{DEFAULT_OUTPUT.name})")
+    parser.add_argument(
+        "--skip-litert",
+        action="store_true",
+        help="do not train, export and measure notebook 06's LiteRT files",
+    )
+    parser.add_argument(
+        "--skip-grading",
+        action="store_true",
+        help="do not time an instructor's grading run (python -m helpers.grade)",
+    )
+    parser.add_argument(
+        "--phase1-epochs", type=int, help="override the phase-1 epochs (what-if runs)"
+    )
+    parser.add_argument(
+        "--fine-tune-epochs", type=int, help="override the fine-tuning epochs (what-if runs)"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"where to write the JSON (default: benchmarks/{DEFAULT_OUTPUT.name})",
+    )
     return parser.parse_args(argv)
 
 
 def _plan(args: argparse.Namespace) -> dict[str, Any]:
     """Seeds, epochs and repeats for a full or a quick run, with any epoch overrides."""
     if args.quick:
-        plan = {"mode": "quick", "seeds": [config.SEED], "phase1_epochs": 3, "fine_tune_epochs": 2,
-                "bound_repeats": 5, "grader_repeats": 1}
+        plan = {
+            "mode": "quick",
+            "seeds": [config.SEED],
+            "phase1_epochs": 3,
+            "fine_tune_epochs": 2,
+            "bound_repeats": 5,
+            "grader_repeats": 1,
+        }
     else:
-        plan = {"mode": "full", "seeds": list(BENCHMARK_SEEDS),
-                "phase1_epochs": config.INITIAL_EPOCHS, "fine_tune_epochs": config.FINE_TUNE_EPOCHS,
-                "bound_repeats": 15, "grader_repeats": 3}
+        plan = {
+            "mode": "full",
+            "seeds": list(BENCHMARK_SEEDS),
+            "phase1_epochs": config.INITIAL_EPOCHS,
+            "fine_tune_epochs": config.FINE_TUNE_EPOCHS,
+            "bound_repeats": 15,
+            "grader_repeats": 3,
+        }
     for key in ("phase1_epochs", "fine_tune_epochs"):
         if getattr(args, key) is not None:
             plan[key] = getattr(args, key)
@@ -91,10 +123,20 @@ def _training(plan: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str
     runs, windows = [], [_bounds(plan)]
     for seed in plan["seeds"]:
         _say(f"training, seed {seed}: {plan['phase1_epochs']} + {plan['fine_tune_epochs']} epochs")
-        runs.append(run_json("training_run", [
-            "--seed", str(seed), "--phase1-epochs", str(plan["phase1_epochs"]),
-            "--fine-tune-epochs", str(plan["fine_tune_epochs"]),
-        ], SEED_RUN_TIMEOUT_S))
+        runs.append(
+            run_json(
+                "training_run",
+                [
+                    "--seed",
+                    str(seed),
+                    "--phase1-epochs",
+                    str(plan["phase1_epochs"]),
+                    "--fine-tune-epochs",
+                    str(plan["fine_tune_epochs"]),
+                ],
+                SEED_RUN_TIMEOUT_S,
+            )
+        )
         _say("compute limits again")
         windows.append(_bounds(plan))
     return runs, windows
@@ -113,8 +155,12 @@ def _speed_figures(windows: list[dict[str, Any]], runs: list[dict[str, Any]]) ->
         per_seed[str(run["seed"])] = report.seed_speed(
             run["phase1"]["epoch_s"], run["fine_tune"]["epoch_s"], adjacent, n_train, n_validation
         )
-    ratio_keys = ("phase1_over_bound", "finetune_over_bound", "phase1_over_step_bound",
-                  "phase1_floor_over_bound")
+    ratio_keys = (
+        "phase1_over_bound",
+        "finetune_over_bound",
+        "phase1_over_step_bound",
+        "phase1_floor_over_bound",
+    )
     return {
         "phase1_epoch_s": report.steady_epoch_median(run["phase1"]["epoch_s"] for run in runs),
         "finetune_epoch_s": report.steady_epoch_median(run["fine_tune"]["epoch_s"] for run in runs),
@@ -122,8 +168,13 @@ def _speed_figures(windows: list[dict[str, Any]], runs: list[dict[str, Any]]) ->
         "speed_per_seed": per_seed,
         "phase1_first_epoch_s": [run["phase1"]["epoch_s"][0] for run in runs],
         "finetune_first_epoch_s": [run["fine_tune"]["epoch_s"][0] for run in runs],
-        "epochs_s": {str(run["seed"]): {"phase1": run["phase1"]["epoch_s"],
-                                        "fine_tune": run["fine_tune"]["epoch_s"]} for run in runs},
+        "epochs_s": {
+            str(run["seed"]): {
+                "phase1": run["phase1"]["epoch_s"],
+                "fine_tune": run["fine_tune"]["epoch_s"],
+            }
+            for run in runs
+        },
         "n_train": n_train,
         "n_validation": n_validation,
     }
@@ -166,10 +217,12 @@ def _course_figures(environment: dict[str, str], notes: list[str]) -> dict[str, 
         return {"course_wall_s": None, "peak_rss_mb": None}
     _say(f"running the course: {', '.join(path.name for path in notebooks)}")
     result = course.measure_course(notebooks, COURSE_TIMEOUT_S, environment)
-    figures = {"course_notebooks": result.get("notebook_s"),
-               "course_largest_kernel_rss_mb": result.get("largest_kernel_rss_mb"),
-               "course_notebook_peak_rss_mb": result.get("notebook_peak_rss_mb"),
-               "peak_rss_mb": result["peak_tree_rss_mb"]}
+    figures = {
+        "course_notebooks": result.get("notebook_s"),
+        "course_largest_kernel_rss_mb": result.get("largest_kernel_rss_mb"),
+        "course_notebook_peak_rss_mb": result.get("notebook_peak_rss_mb"),
+        "peak_rss_mb": result["peak_tree_rss_mb"],
+    }
     if result["ok"]:
         figures["course_wall_s"] = result["wall_s"]
     else:
@@ -184,16 +237,23 @@ def _machine() -> dict[str, Any]:
     import importlib.metadata as metadata
 
     versions = {name: metadata.version(name) for name in ("tensorflow", "keras")}
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpus": os.cpu_count(), "processor": provenance.cpu_model(), **versions}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": provenance.cpu_model(),
+        **versions,
+    }
 
 
 def _notes_for(plan: dict[str, Any]) -> list[str]:
     """Caveats that apply to the whole run."""
     notes = []
     if plan["mode"].startswith("quick"):
-        notes.append("quick run: 1 seed, fewer epochs and repeats; accuracy and epoch medians "
-                     "are not comparable to the targets")
+        notes.append(
+            "quick run: 1 seed, fewer epochs and repeats; accuracy and epoch medians "
+            "are not comparable to the targets"
+        )
     if "epochs" in plan["mode"]:
         notes.append("epoch counts differ from the course's: accuracy is not the course's")
     return notes
@@ -205,7 +265,9 @@ def _grader_figures(plan: dict[str, Any], skip: bool, notes: list[str]) -> dict[
         notes.append("graders not timed (--skip-graders)")
         return {"grader_max_s": None}
     _say("timing the grader checks")
-    graders = run_json("grader_timing", ["--repeats", str(plan["grader_repeats"])], GRADERS_TIMEOUT_S)
+    graders = run_json(
+        "grader_timing", ["--repeats", str(plan["grader_repeats"])], GRADERS_TIMEOUT_S
+    )
     return {"grader_max_s": graders["grader_max_s"], "grader_checks": graders["checks"]}
 
 
@@ -225,8 +287,11 @@ def _grading_figures(skip: bool, notes: list[str]) -> dict[str, Any]:
         notes.append("grading not timed (--skip-grading)")
         return {"grade_s_per_learner": None, "grade_class_wall_s": None}
     _say(f"grading a generated class of {GRADING_LEARNERS} learners on {GRADING_WORKERS} workers")
-    return run_json("grading", ["--learners", str(GRADING_LEARNERS), "--workers", str(GRADING_WORKERS)],
-                    GRADING_TIMEOUT_S)
+    return run_json(
+        "grading",
+        ["--learners", str(GRADING_LEARNERS), "--workers", str(GRADING_WORKERS)],
+        GRADING_TIMEOUT_S,
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -235,11 +300,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     notes = _notes_for(plan)
     started = time.perf_counter()
     results: dict[str, Any] = {
-        "mode": plan["mode"], "seeds": plan["seeds"], "notes": notes, "plan": plan,
+        "mode": plan["mode"],
+        "seeds": plan["seeds"],
+        "notes": notes,
+        "plan": plan,
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": _machine(), "weights": provenance.weights(),
-        "targets": {target.key: f"{target.direction} {target.limit:g}"
-                    for target in (*report.TARGETS, *litert.TARGETS)},
+        "machine": _machine(),
+        "weights": provenance.weights(),
+        "targets": {
+            target.key: f"{target.direction} {target.limit:g}"
+            for target in (*report.TARGETS, *litert.TARGETS)
+        },
     }
     with tempfile.TemporaryDirectory(prefix="alpaca-bench-progress-") as scratch:
         # The graders record progress: never in the learner's own progress file.
@@ -248,15 +319,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         bounds, drift_warnings = report.combine_bounds(windows)
         notes.extend(drift_warnings)
         results.update(windows[-1] | bounds)
-        results["augmentation_ms_per_batch"] = min(window["augmentation_ms_per_batch"] for window in windows)
-        results["bounds_measured"] = {key: [window[key] for window in windows] for key in report.BOUND_KEYS}
+        results["augmentation_ms_per_batch"] = min(
+            window["augmentation_ms_per_batch"] for window in windows
+        )
+        results["bounds_measured"] = {
+            key: [window[key] for window in windows] for key in report.BOUND_KEYS
+        }
         results.update(_speed_figures(windows, runs))
         results.update(_accuracy_figures(runs))
         results.update(_grader_figures(plan, args.skip_graders, notes))
         results.update(_litert_figures(args.skip_litert, notes))
         results.update(_grading_figures(args.skip_grading, notes))
         if args.skip_course:
-            notes.append("course not run (--skip-course): course_wall_s and peak_rss_mb not measured")
+            notes.append(
+                "course not run (--skip-course): course_wall_s and peak_rss_mb not measured"
+            )
             results.update({"course_wall_s": None, "peak_rss_mb": None})
         else:
             results.update(_course_figures(child_environment(), notes))
@@ -279,8 +356,10 @@ def render(results: dict[str, Any]) -> str:
         f"control {_rounded(results['val_acc_control_per_seed'])}",
         "from the same phase-1 weights, "
         f"{results['plan']['fine_tune_epochs']} more epochs, mean of seeds: "
-        + "; ".join(f"{way} {report.mean(values):.3f}"
-                    for way, values in results["val_acc_continuations_per_seed"].items()),
+        + "; ".join(
+            f"{way} {report.mean(values):.3f}"
+            for way, values in results["val_acc_continuations_per_seed"].items()
+        ),
         f"validation accuracy by epoch, mean of seeds: phase 1 "
         f"{_rounded(results['val_acc_phase1_by_epoch'])}, "
         f"fine-tuning {_rounded(results['val_acc_fine_tune_by_epoch'])}",
@@ -291,15 +370,21 @@ def render(results: dict[str, Any]) -> str:
         f"{results['phase1_over_step_bound']:.2f}x; with the augmentation layers inside every "
         f"train step, phase1_over_bound cannot go below {results['phase1_floor_over_bound']:.2f}x",
         "over-bound ratios per seed (limits measured just before and after each): "
-        + "; ".join(f"{seed}: phase 1 {speed['phase1_over_bound']:.2f}x, "
-                    f"fine-tuning {speed['finetune_over_bound']:.2f}x"
-                    for seed, speed in results["speed_per_seed"].items()),
+        + "; ".join(
+            f"{seed}: phase 1 {speed['phase1_over_bound']:.2f}x, "
+            f"fine-tuning {speed['finetune_over_bound']:.2f}x"
+            for seed, speed in results["speed_per_seed"].items()
+        ),
     ]
     if results.get("course_notebooks"):
         peaks = results.get("course_notebook_peak_rss_mb") or {}
-        lines.append("course notebooks: " + ", ".join(
-            f"{name.split('_')[0]} {seconds:.0f} s / {peaks.get(name, 0):.0f} MB"
-            for name, seconds in results["course_notebooks"].items()))
+        lines.append(
+            "course notebooks: "
+            + ", ".join(
+                f"{name.split('_')[0]} {seconds:.0f} s / {peaks.get(name, 0):.0f} MB"
+                for name, seconds in results["course_notebooks"].items()
+            )
+        )
     lines += litert.render_section(results)
     missed = report.missed_targets(results) + report.missed_targets(results, litert.TARGETS)
     lines += ["", "targets missed: " + ("none" if not missed else "; ".join(missed))]

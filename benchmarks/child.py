@@ -37,7 +37,9 @@ def run_json(module: str, arguments: list[str], timeout_s: float) -> dict[str, A
         )
         if completed.returncode != 0 or not out.is_file():
             tail = (completed.stdout + completed.stderr)[-3000:]
-            raise ChildFailed(f"`{' '.join(command[1:])}` exited with {completed.returncode}:\n{tail}")
+            raise ChildFailed(
+                f"`{' '.join(command[1:])}` exited with {completed.returncode}:\n{tail}"
+            )
         return json.loads(out.read_text())
 
 

@@ -60,11 +60,22 @@ def measure_course(
 
     with tempfile.TemporaryDirectory(prefix="alpaca-course-") as scratch:
         out = Path(scratch) / "course.json"
-        command = [sys.executable, "-m", "benchmarks.course", "--out", str(out), *map(str, notebooks)]
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.course",
+            "--out",
+            str(out),
+            *map(str, notebooks),
+        ]
         started = time.perf_counter()
         runner = subprocess.Popen(
-            command, cwd=config.PROJECT_ROOT, env=environment,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            command,
+            cwd=config.PROJECT_ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         watched = psutil.Process(runner.pid)
         peak = 0
@@ -99,7 +110,7 @@ class _KernelMemory:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="kernel-memory", daemon=True)
 
-    def __enter__(self) -> "_KernelMemory":
+    def __enter__(self) -> _KernelMemory:
         self._thread.start()
         return self
 

@@ -19,8 +19,9 @@ import contextlib
 import functools
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 class _Stopwatch:
@@ -57,7 +58,11 @@ def _time_check(
         grader_s = float(timings["grader"])
     else:
         grader_s = total - ((stopwatch.seconds - learner_before) if stopwatch else 0.0)
-    return {"grader_s": grader_s, "total_s": total, "passed": bool(getattr(result, "passed", False))}
+    return {
+        "grader_s": grader_s,
+        "total_s": total,
+        "passed": bool(getattr(result, "passed", False)),
+    }
 
 
 def measure(repeats: int) -> dict[str, Any]:
@@ -81,12 +86,16 @@ def measure(repeats: int) -> dict[str, Any]:
             augmenter_watch,
         ),
         "check_alpaca_model": (
-            graders.check_alpaca_model, (model_watch.wrap(reference.alpaca_model),), model_watch
+            graders.check_alpaca_model,
+            (model_watch.wrap(reference.alpaca_model),),
+            model_watch,
         ),
         "check_fine_tuning": (graders.check_fine_tuning, (tuned_model, *fine_tuning_objects), None),
         # The generator runs in the grader's learner time; the check reports it as such.
         "check_representative_dataset": (
-            graders.check_representative_dataset, (reference.make_representative_dataset, tuned_model), None
+            graders.check_representative_dataset,
+            (reference.make_representative_dataset, tuned_model),
+            None,
         ),
     }
     checks: dict[str, Any] = {}
@@ -105,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.child import out_argument, write_json
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="calls per check; the slowest counts")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="calls per check; the slowest counts"
+    )
     out_argument(parser)
     args = parser.parse_args(argv)
     write_json(Path(args.out), measure(args.repeats))

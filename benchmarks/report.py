@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,12 @@ def seed_speed(
     phase1_s = steady_epoch_median([phase1_epochs_s])
     finetune_s = steady_epoch_median([finetune_epochs_s])
     phase1_bound = phase1_bound_s(n_train + n_validation, forward)
-    step_bound = phase1_step_bound_s(n_train, n_validation, bounds["compute_bound_phase1_step_img_s"], forward)
-    finetune_bound = finetune_bound_s(n_train, n_validation, bounds["compute_bound_finetune_img_s"], forward)
+    step_bound = phase1_step_bound_s(
+        n_train, n_validation, bounds["compute_bound_phase1_step_img_s"], forward
+    )
+    finetune_bound = finetune_bound_s(
+        n_train, n_validation, bounds["compute_bound_finetune_img_s"], forward
+    )
     return {
         "phase1_epoch_s": phase1_s,
         "finetune_epoch_s": finetune_s,
@@ -241,7 +246,9 @@ def format_table(
         verdict = target_verdict(target, value) if target else ""
         rows.append((key, _format_value(value, unit), limit, verdict))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -268,7 +275,9 @@ def schema_problems(results: Mapping[str, Any]) -> list[str]:
             continue
         accepted = tuple(types) + ((int,) if float in types else ())
         if isinstance(value, bool) or not isinstance(value, accepted):
-            problems.append(f"{key!r} should be {' or '.join(t.__name__ for t in types)}, got {value!r}")
+            problems.append(
+                f"{key!r} should be {' or '.join(t.__name__ for t in types)}, got {value!r}"
+            )
     for key in ("val_acc_phase1_per_seed", "val_acc_final_per_seed", "val_acc_control_per_seed"):
         values = results.get(key) or []
         if any(not 0.0 <= float(v) <= 1.0 for v in values):

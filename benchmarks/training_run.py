@@ -39,7 +39,9 @@ def _epoch_timer() -> Any:
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             self.seconds.append(time.perf_counter() - self._started)
             shown = ", ".join(f"{key} {value:.4f}" for key, value in sorted((logs or {}).items()))
-            print(f"epoch {epoch + 1}: {self.seconds[-1]:.2f} s, {shown}", file=sys.stderr, flush=True)
+            print(
+                f"epoch {epoch + 1}: {self.seconds[-1]:.2f} s, {shown}", file=sys.stderr, flush=True
+            )
 
     return EpochTimer()
 
@@ -49,7 +51,9 @@ def _history(history: Any) -> dict[str, list[float]]:
     return {key: [float(value) for value in values] for key, values in history.history.items()}
 
 
-def train(seed: int, phase1_epochs: int, fine_tune_epochs: int, deterministic: bool) -> dict[str, Any]:
+def train(
+    seed: int, phase1_epochs: int, fine_tune_epochs: int, deterministic: bool
+) -> dict[str, Any]:
     """Train phase 1 and (when `fine_tune_epochs` > 0) phase 2; return times and histories."""
     helpers.setup_notebook(deterministic=deterministic)  # seeds with config.SEED, as every notebook
     import keras
@@ -108,7 +112,10 @@ def train(seed: int, phase1_epochs: int, fine_tune_epochs: int, deterministic: b
                 verbose=0,
                 callbacks=[timer],
             )
-            result["continuations"][way] = {"epoch_s": timer.seconds, "history": _history(continued)}
+            result["continuations"][way] = {
+                "epoch_s": timer.seconds,
+                "history": _history(continued),
+            }
         result["fine_tune"] = result["continuations"][course_way]
         result["val_acc_final"] = float(result["fine_tune"]["history"]["val_accuracy"][-1])
         result["val_acc_control"] = float(
@@ -128,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--phase1-epochs", type=int, required=True)
     parser.add_argument("--fine-tune-epochs", type=int, default=0)
-    parser.add_argument("--deterministic", action="store_true", help="enable TensorFlow op determinism")
+    parser.add_argument(
+        "--deterministic", action="store_true", help="enable TensorFlow op determinism"
+    )
     out_argument(parser)
     args = parser.parse_args(argv)
     result = train(args.seed, args.phase1_epochs, args.fine_tune_epochs, args.deterministic)

@@ -46,7 +46,11 @@ def _warn_if_weights_missing() -> None:
     """Say so before a model loads: offline, Keras' own download would fail with a long traceback."""
     from helpers import config
 
-    missing = [name for name in config.WEIGHT_FILES.values() if not (config.keras_models_dir() / name).is_file()]
+    missing = [
+        name
+        for name in config.WEIGHT_FILES.values()
+        if not (config.keras_models_dir() / name).is_file()
+    ]
     if missing:
         print(
             f"Note: Keras' cache ({config.keras_models_dir()}) lacks {', '.join(missing)}. Keras "

@@ -358,17 +358,25 @@ def execute_master(
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)  # timestamps: they would change every run
     language_info = notebook.metadata.get("language_info", {"name": "python"})
-    notebook.metadata = nbformat.from_dict({"kernelspec": dict(KERNELSPEC), "language_info": language_info})
+    notebook.metadata = nbformat.from_dict(
+        {"kernelspec": dict(KERNELSPEC), "language_info": language_info}
+    )
     path.write_text(render(notebook), encoding="utf-8")
     return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: build the learner copies, or check that they are up to date."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.build", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when out of date")
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.build", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 when out of date"
+    )
     parser.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR, help="masters folder")
-    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR, help="learner copies folder")
+    parser.add_argument(
+        "--notebooks", type=Path, default=NOTEBOOKS_DIR, help="learner copies folder"
+    )
     parser.add_argument(
         "--execute",
         nargs="*",
@@ -393,7 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build failed: {error}", file=sys.stderr)
         return 2
     if args.check:
-        for label, names in (("stale", report.stale), ("missing", report.missing), ("extra", report.extra)):
+        for label, names in (
+            ("stale", report.stale),
+            ("missing", report.missing),
+            ("extra", report.extra),
+        ):
             for name in names:
                 print(f"{label}: {args.notebooks.name}/{name}", file=sys.stderr)
         if not report.in_sync:
@@ -404,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in report.written:
         print(f"wrote {args.notebooks.name}/{name}")
     for name in report.extra:
-        print(f"extra (no master; remove it by hand): {args.notebooks.name}/{name}", file=sys.stderr)
+        print(
+            f"extra (no master; remove it by hand): {args.notebooks.name}/{name}", file=sys.stderr
+        )
     if not report.written:
         print("Learner copies were already up to date.")
     return 0

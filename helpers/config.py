@@ -83,7 +83,9 @@ ENV_WEIGHTS_BASE_URL = "ALPACA_WEIGHTS_BASE_URL"  # where the weight files are d
 ENV_PROGRESS_FILE = "ALPACA_PROGRESS_FILE"  # where graders record passed exercises
 ENV_ARTIFACTS_DIR = "ALPACA_ARTIFACTS_DIR"  # where notebook 04 saves the model for 05
 ENV_WIDGETS_MODE = "ALPACA_WIDGETS"  # explorers: "interactive", "static" or "auto" (detect)
-ENV_VERDICTS_FILE = "ALPACA_VERDICTS_FILE"  # graders append one JSON line per check here (grading runs)
+ENV_VERDICTS_FILE = (
+    "ALPACA_VERDICTS_FILE"  # graders append one JSON line per check here (grading runs)
+)
 ENV_GRADE_CACHE = "ALPACA_GRADE_CACHE"  # where a grading worker keeps the phase-1 stand-in model
 
 # What notebooks save for later ones (git-ignored); tests point it at empty folders.
@@ -130,6 +132,7 @@ def keras_models_dir() -> Path:
     """Keras' weight cache: `$KERAS_HOME/models`, or `~/.keras/models` by default."""
     keras_home = os.environ.get("KERAS_HOME", str(Path.home() / ".keras"))
     return Path(keras_home) / "models"
+
 
 # --- Notebook 06: LiteRT export, quantization and the learner's own photo ---
 # Training images the int8 converter runs through the model to measure the range

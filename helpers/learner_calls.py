@@ -69,7 +69,9 @@ def _apply_keras_thread_state(state: dict[str, Any]) -> None:
         pass
 
 
-def call_learner(function: Callable[..., Any], args: tuple, time_limit_s: float | None) -> LearnerCall:
+def call_learner(
+    function: Callable[..., Any], args: tuple, time_limit_s: float | None
+) -> LearnerCall:
     """Call `function(*args)` in a daemon thread and wait at most `time_limit_s` seconds."""
     limit = LEARNER_TIME_LIMIT_S if time_limit_s is None else time_limit_s
     outcome = LearnerCall()
@@ -119,14 +121,20 @@ def _learner_frame(error: BaseException, function: Any) -> traceback.FrameSummar
 
 # Hints for errors learners often meet, keyed by a pattern in the error text.
 _ERROR_HINTS: tuple[tuple[str, str], ...] = (
-    (r"global_average_pooling2d.*(ndim=4, found ndim=2|expected.*4)",
-     "The base model's output is already flat: did you create MobileNetV2 with its "
-     "ImageNet classifier on top? Look at the include_top argument."),
-    (r"expected ndim=4, found ndim=2",
-     "A layer got flat vectors where it expected images: look at include_top and at the "
-     "order of your layers."),
-    (r"factor.*range \[-1, 1\]",
-     "RandomRotation's factor is a fraction of a full turn, not degrees."),
+    (
+        r"global_average_pooling2d.*(ndim=4, found ndim=2|expected.*4)",
+        "The base model's output is already flat: did you create MobileNetV2 with its "
+        "ImageNet classifier on top? Look at the include_top argument.",
+    ),
+    (
+        r"expected ndim=4, found ndim=2",
+        "A layer got flat vectors where it expected images: look at include_top and at the "
+        "order of your layers.",
+    ),
+    (
+        r"factor.*range \[-1, 1\]",
+        "RandomRotation's factor is a fraction of a full turn, not degrees.",
+    ),
     (r"'NoneType' object", "A placeholder `None` is still in your code."),
 )
 
@@ -145,8 +153,10 @@ def describe_error(error: BaseException, function: Any) -> str:
     frame = _learner_frame(error, function)
     if frame is not None:
         code = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
-        where = "your cell" if re.search(r"ipykernel_|<ipython-input", frame.filename) else (
-            Path(frame.filename).name
+        where = (
+            "your cell"
+            if re.search(r"ipykernel_|<ipython-input", frame.filename)
+            else (Path(frame.filename).name)
         )
         description += f" (line {frame.lineno} of {where}" + (f": `{code}`)" if code else ")")
     for pattern, hint in _ERROR_HINTS:
@@ -162,7 +172,11 @@ def _has_placeholders(function: Any) -> bool:
         source = inspect.getsource(function)
     except Exception:
         return False
-    region = source.split(START_MARKER, 1)[-1].split(END_MARKER, 1)[0] if START_MARKER in source else source
+    region = (
+        source.split(START_MARKER, 1)[-1].split(END_MARKER, 1)[0]
+        if START_MARKER in source
+        else source
+    )
     return bool(re.search(r"^\s*[\w.\[\]]+\s*=\s*None\s*(#.*)?$", region, flags=re.MULTILINE))
 
 
@@ -178,41 +192,61 @@ def call_and_screen(
 ) -> Any:
     """Call the learner's function; end the check with a verdict if it cannot give a value."""
     if function is None:
-        raise Verdict(NOT_YET, "not-yet", f"Not yet: `{name}` is None. {FILL_IN}, then run "
-                       "the cell that defines the function again.")
+        raise Verdict(
+            NOT_YET,
+            "not-yet",
+            f"Not yet: `{name}` is None. {FILL_IN}, then run "
+            "the cell that defines the function again.",
+        )
     if isinstance(function, (keras.layers.Layer, keras.Model)):
-        raise Verdict(FAILED, "passed-object-not-function",
-                       f"You passed a {type(function).__name__}, the result of calling `{name}`. "
-                       f"Pass the function itself, without parentheses: the grader calls it.")
+        raise Verdict(
+            FAILED,
+            "passed-object-not-function",
+            f"You passed a {type(function).__name__}, the result of calling `{name}`. "
+            f"Pass the function itself, without parentheses: the grader calls it.",
+        )
     if not callable(function):
-        raise Verdict(FAILED, "not-callable",
-                       f"Expected the function `{name}`, got a {type(function).__name__}.")
+        raise Verdict(
+            FAILED,
+            "not-callable",
+            f"Expected the function `{name}`, got a {type(function).__name__}.",
+        )
     try:
         inspect.signature(function).bind(*args)
     except TypeError as error:
-        raise Verdict(FAILED, "signature",
-                       f"`{name}` cannot be called with {len(args)} argument(s): {error}. "
-                       "Keep the function's signature as the exercise gives it.") from None
+        raise Verdict(
+            FAILED,
+            "signature",
+            f"`{name}` cannot be called with {len(args)} argument(s): {error}. "
+            "Keep the function's signature as the exercise gives it.",
+        ) from None
     except ValueError:
         pass  # builtins without a signature: just try the call
     call = call_learner(function, args, time_limit_s)
     timings["learner"] = call.seconds
     limit = LEARNER_TIME_LIMIT_S if time_limit_s is None else time_limit_s
     if call.timed_out:
-        raise Verdict(FAILED, "timeout",
-                       f"`{name}()` did not finish within {limit:g} s, so the grader stopped "
-                       "waiting (it may still be running in the background). Look for a loop "
-                       "that never ends, or for training or downloading inside the function.")
+        raise Verdict(
+            FAILED,
+            "timeout",
+            f"`{name}()` did not finish within {limit:g} s, so the grader stopped "
+            "waiting (it may still be running in the background). Look for a loop "
+            "that never ends, or for training or downloading inside the function.",
+        )
     if call.error is not None:
         description = describe_error(call.error, function).rstrip(".") + "."
         if _looks_untouched(call.error, function):
-            raise Verdict(NOT_YET, "not-yet",
-                           f"Not yet: `{name}()` raised {description} {FILL_IN}.")
+            raise Verdict(
+                NOT_YET, "not-yet", f"Not yet: `{name}()` raised {description} {FILL_IN}."
+            )
         raise Verdict(FAILED, "raised", f"`{name}()` raised {description}")
     if call.value is None:
         # Without placeholders left, the likely cause is a missing `return`.
         forgot_return = "" if _has_placeholders(function) else " (check that it ends with `return`)"
-        raise Verdict(NOT_YET, "not-yet",
-                       f"Not yet: `{name}()` returned None. {FILL_IN} so that the function "
-                       f"returns its model{forgot_return}.")
+        raise Verdict(
+            NOT_YET,
+            "not-yet",
+            f"Not yet: `{name}()` returned None. {FILL_IN} so that the function "
+            f"returns its model{forgot_return}.",
+        )
     return call.value

@@ -172,7 +172,9 @@ def imagenet_first_kernel(file_name: str) -> np.ndarray | None:
 
         with h5py.File(path, "r") as weights:
             group = weights["Conv1"]
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["weight_names"]]
+            names = [
+                n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["weight_names"]
+            ]
             return np.asarray(group[names[0]])
     except Exception:
         return None

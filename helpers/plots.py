@@ -223,7 +223,9 @@ def show_pixel_ranges(image: Any, preprocessed: Any) -> Figure:
     """
     raw = to_numpy(image).astype("float32")
     scaled = to_numpy(preprocessed).astype("float32")
-    figure = NotebookFigure(figsize=(2 * PANEL_INCHES * 1.4, 2 * PANEL_INCHES * 1.2), layout="constrained")
+    figure = NotebookFigure(
+        figsize=(2 * PANEL_INCHES * 1.4, 2 * PANEL_INCHES * 1.2), layout="constrained"
+    )
     (raw_ax, scaled_ax), (raw_hist, scaled_hist) = figure.subplots(2, 2)
     raw_ax.imshow(displayable(raw))
     raw_ax.set_title(_range_title("raw pixels", raw), fontsize=9)
@@ -324,10 +326,7 @@ def prediction_caption(label: int, probability: float, class_names: Sequence[str
     """'true: alpaca / P(not alpaca)=0.91 -> WRONG' — right/wrong as a word, not only a colour."""
     predicted = int(probability > config.DECISION_THRESHOLD)
     verdict = "right" if predicted == label else "WRONG"
-    return (
-        f"true: {class_names[label]}\n"
-        f"P({class_names[1]})={probability:.2f}: {verdict}"
-    )
+    return f"true: {class_names[label]}\nP({class_names[1]})={probability:.2f}: {verdict}"
 
 
 def show_prediction_gallery(

@@ -126,9 +126,7 @@ class ProgressSummary(Displayable):
         lines = [self.headline()]
         for row in self.rows:
             here = "\u2192" if row["notebook"] == self.notebook else " "
-            lines.append(
-                f"{here} {row['notebook']}  {row['title']:<48} {self._label(row)}"
-            )
+            lines.append(f"{here} {row['notebook']}  {row['title']:<48} {self._label(row)}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -286,7 +286,7 @@ def continue_phase1(
 
 def pooled_features(
     base_model: keras.Model, dataset: tf.data.Dataset
-) -> tuple["np.ndarray", "np.ndarray"]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Notebook 04's yardstick: each image's 1280 pooled features from the frozen base, and its label.
 
     No augmentation: every image is seen once, as it is. The base runs in
@@ -312,7 +312,7 @@ def overlapping_files(
 
 def predict_dataset(
     model: keras.Model, dataset: tf.data.Dataset
-) -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Images, true labels and predicted probabilities of class 1, in one pass.
 
     The images are returned in [0, 255] as the dataset yields them, ready to plot.

@@ -27,7 +27,17 @@ from helpers import runtime
 
 # Top-level modules that requirements.txt installs: missing one means the wrong environment.
 COURSE_PACKAGES = frozenset(
-    {"tensorflow", "keras", "numpy", "matplotlib", "PIL", "ipywidgets", "kagglehub", "nbformat", "helpers"}
+    {
+        "tensorflow",
+        "keras",
+        "numpy",
+        "matplotlib",
+        "PIL",
+        "ipywidgets",
+        "kagglehub",
+        "nbformat",
+        "helpers",
+    }
 )
 
 
@@ -43,7 +53,10 @@ def setup_problem(error: BaseException) -> str | None:
     """The short message for a set-up problem, or None when `error` is not one."""
     if isinstance(error, SetupError):
         return str(error)
-    if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] in COURSE_PACKAGES:
+    if (
+        isinstance(error, ModuleNotFoundError)
+        and (error.name or "").split(".")[0] in COURSE_PACKAGES
+    ):
         return (
             f"No module named '{error.name}': this kernel does not run in the course's environment. "
             "Start JupyterLab with `make lab` in the course folder (or activate `.venv` / the conda "
@@ -53,7 +66,11 @@ def setup_problem(error: BaseException) -> str | None:
 
 
 def show_setup_error(
-    shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: int | None = None
+    shell: Any,
+    etype: type[BaseException],
+    value: BaseException,
+    tb: Any,
+    tb_offset: int | None = None,
 ) -> list[str] | None:
     """IPython's custom exception handler: a short block for set-up problems, the usual traceback else."""
     message = setup_problem(value)
@@ -61,7 +78,10 @@ def show_setup_error(
         # Exactly what IPython does for an error in a cell when no handler is installed.
         shell.showtraceback(running_compiled_code=True)
         return None
-    lines = [f"{etype.__name__}: {message}", "(A set-up problem, not your code: run the command above.)"]
+    lines = [
+        f"{etype.__name__}: {message}",
+        "(A set-up problem, not your code: run the command above.)",
+    ]
     # _showtraceback is the hook ipykernel overrides to send an `error` output to the front end.
     shell._showtraceback(etype, value, lines)
     return lines

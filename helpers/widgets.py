@@ -128,7 +128,9 @@ class Explorer(ipywidgets.VBox):
 
     def __repr__(self) -> str:
         # Short and free of values, so the text/plain output is the same on every run.
-        return f"{type(self).__name__} (an interactive explorer; it shows as a widget in JupyterLab)"
+        return (
+            f"{type(self).__name__} (an interactive explorer; it shows as a widget in JupyterLab)"
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         """The widget view plus the current picture, which viewers without widgets show instead."""
@@ -297,7 +299,14 @@ def augmentation_explorer(
         return AugmentationExplorer(images, augmenter_factory, n=n)
     batch = _as_image_batch(images)
     _augmented, figure, _lines = _augmentation_view(
-        batch[0], 0, config.ROTATION_FACTOR, True, 0, augmenter_factory or make_augmenter, n, titled=True
+        batch[0],
+        0,
+        config.ROTATION_FACTOR,
+        True,
+        0,
+        augmenter_factory or make_augmenter,
+        n,
+        titled=True,
     )
     return figure
 
@@ -324,13 +333,19 @@ class PredictionBrowser(Explorer):
         self.images = _as_image_batch(images)
         self.labels = plots.to_numpy(labels).reshape(-1).astype(int)
         self.probabilities = (
-            None if probabilities is None else plots.to_numpy(probabilities).reshape(-1).astype(float)
+            None
+            if probabilities is None
+            else plots.to_numpy(probabilities).reshape(-1).astype(float)
         )
         self.class_names = list(class_names)
         self.top5 = None if top5 is None else list(top5)
         self.visible_indices: list[int] = list(range(len(self.images)))
-        self.prev_button = _label(ipywidgets.Button(description="previous", icon="arrow-left"), "alpaca-prev")
-        self.next_button = _label(ipywidgets.Button(description="next", icon="arrow-right"), "alpaca-next")
+        self.prev_button = _label(
+            ipywidgets.Button(description="previous", icon="arrow-left"), "alpaca-prev"
+        )
+        self.next_button = _label(
+            ipywidgets.Button(description="next", icon="arrow-right"), "alpaca-next"
+        )
         self.position_slider = _label(
             ipywidgets.IntSlider(
                 value=0,
@@ -358,7 +373,9 @@ class PredictionBrowser(Explorer):
         self._refiltering = False
         self.prev_button.on_click(lambda _button: self.step(-1))
         self.next_button.on_click(lambda _button: self.step(+1))
-        self.position_slider.observe(lambda _change: self._render_unless_refiltering(), names="value")
+        self.position_slider.observe(
+            lambda _change: self._render_unless_refiltering(), names="value"
+        )
         self.misclassified_only.observe(lambda _change: self.refilter(), names="value")
         self.render()
 
@@ -372,12 +389,16 @@ class PredictionBrowser(Explorer):
     def step(self, delta: int) -> None:
         """Move `delta` images along, wrapping around at either end."""
         if self.visible_indices:
-            self.position_slider.value = (self.position_slider.value + delta) % len(self.visible_indices)
+            self.position_slider.value = (self.position_slider.value + delta) % len(
+                self.visible_indices
+            )
 
     def refilter(self) -> None:
         """Apply the "misclassified only" filter and go back to the first image in view."""
         if self.misclassified_only.value and self.probabilities is not None:
-            self.visible_indices = plots.misclassified_indices(self.labels, self.probabilities).tolist()
+            self.visible_indices = plots.misclassified_indices(
+                self.labels, self.probabilities
+            ).tolist()
         else:
             self.visible_indices = list(range(len(self.images)))
         # Changing the slider's range moves its value; render once, at the end.
@@ -404,18 +425,25 @@ class PredictionBrowser(Explorer):
             probability = self.probabilities[index]
             predicted = self.class_names[int(probability > config.DECISION_THRESHOLD)]
             verdict = "right" if index not in self._wrong() else "WRONG"
-            lines.append(f"P({self.class_names[1]}) = {probability:.2f}: predicted {predicted}, {verdict}")
+            lines.append(
+                f"P({self.class_names[1]}) = {probability:.2f}: predicted {predicted}, {verdict}"
+            )
         if self.top5 is not None:
-            lines.append("ImageNet top 5: " + "; ".join(
-                f"{entry[1]} {float(entry[2]):.2f}" for entry in list(self.top5[index])[:5]
-            ))
+            lines.append(
+                "ImageNet top 5: "
+                + "; ".join(
+                    f"{entry[1]} {float(entry[2]):.2f}" for entry in list(self.top5[index])[:5]
+                )
+            )
         return lines
 
     def _caption(self, index: int) -> str:
         """A short title for the picture (the full text sits above it)."""
         if self.probabilities is None:
             return f"true: {self.class_names[self.labels[index]]}"
-        return plots.prediction_caption(self.labels[index], self.probabilities[index], self.class_names)
+        return plots.prediction_caption(
+            self.labels[index], self.probabilities[index], self.class_names
+        )
 
     def _wrong(self) -> set[int]:
         if self.probabilities is None:
@@ -453,7 +481,9 @@ def prediction_browser(
     if _use_widgets(interactive):
         return PredictionBrowser(images, labels, probabilities, class_names, top5)
     if probabilities is not None:
-        return plots.show_prediction_gallery(images, labels, probabilities, class_names, n=GALLERY_SIZE)
+        return plots.show_prediction_gallery(
+            images, labels, probabilities, class_names, n=GALLERY_SIZE
+        )
     if top5 is not None:
         return plots.show_imagenet_predictions(images, top5, top=5)
     titles = [class_names[int(label)] for label in plots.to_numpy(labels).reshape(-1)]
@@ -461,6 +491,7 @@ def prediction_browser(
 
 
 # --- Fine-tuning explorer (notebook 05) ---
+
 
 @dataclass(frozen=True)
 class FineTuneSummary:
@@ -506,7 +537,9 @@ def fine_tuning_summary(base_model: Any, fine_tune_at: int) -> FineTuneSummary:
         blocks.setdefault(block_name(layer.name), []).append(index >= fine_tune_at)
     full = tuple(name for name, flags in blocks.items() if all(flags))
     partial = tuple(
-        (name, sum(flags), len(flags)) for name, flags in blocks.items() if any(flags) and not all(flags)
+        (name, sum(flags), len(flags))
+        for name, flags in blocks.items()
+        if any(flags) and not all(flags)
     )
     return FineTuneSummary(
         fine_tune_at=fine_tune_at,
@@ -570,7 +603,9 @@ class FineTuningExplorer(Explorer):
         self._show(figure, lines)
 
 
-def fine_tuning_explorer(base_model: Any, *, interactive: bool | None = None) -> FineTuningExplorer | Figure:
+def fine_tuning_explorer(
+    base_model: Any, *, interactive: bool | None = None
+) -> FineTuningExplorer | Figure:
     """Notebook 05: see what each `fine_tune_at` would unfreeze (the base or the whole model).
 
     Without a widget front end: the bar chart at the course's FINE_TUNE_AT.

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -58,7 +59,9 @@ def expected_codes(answer: Callable[..., Any] | str, code: str) -> set[str]:
     return {code, *also}
 
 
-def assert_fails_with(result: Any, code: str, phrase: str, answer: Callable[..., Any] | str | None = None) -> None:
+def assert_fails_with(
+    result: Any, code: str, phrase: str, answer: Callable[..., Any] | str | None = None
+) -> None:
     """The check failed with exactly the answer's codes (its own, plus ALSO_REPORTED's), and
     the message of its own code mentions `phrase`."""
     assert not result.passed
@@ -101,7 +104,7 @@ def phrases_that_are_not_evidence(
     ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shared_base(weights: str | None = "imagenet", include_top: bool = False) -> keras.Model:
     """One MobileNetV2 per (weights, include_top), built once per test process."""
     return keras.applications.MobileNetV2(
@@ -109,7 +112,7 @@ def shared_base(weights: str | None = "imagenet", include_top: bool = False) -> 
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def base_without_input_shape() -> keras.Model:
     """MobileNetV2 built without input_shape (any image size), with ImageNet weights.
 
@@ -121,7 +124,7 @@ def base_without_input_shape() -> keras.Model:
     return base
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def base_with_changed_weights() -> keras.Model:
     """An ImageNet MobileNetV2 whose first kernel was changed (as if trained or edited)."""
     base = keras.applications.MobileNetV2(
@@ -174,8 +177,11 @@ def augmenter_tf_keras() -> tf.keras.Sequential:
 def augmenter_with_input() -> keras.Sequential:
     """A Sequential that starts with an Input (InputLayer is not an augmentation layer)."""
     return keras.Sequential(
-        [keras.Input(shape=config.IMG_SHAPE), layers.RandomFlip("horizontal"),
-         layers.RandomRotation([-0.2, 0.2])]
+        [
+            keras.Input(shape=config.IMG_SHAPE),
+            layers.RandomFlip("horizontal"),
+            layers.RandomRotation([-0.2, 0.2]),
+        ]
     )
 
 
@@ -186,8 +192,12 @@ def augmenter_nested() -> keras.Sequential:
 
 
 AUGMENTER_CORRECT: list[Callable[[], Any]] = [
-    augmenter_reference, augmenter_with_add, augmenter_factor_tuple, augmenter_tf_keras,
-    augmenter_with_input, augmenter_nested,
+    augmenter_reference,
+    augmenter_with_add,
+    augmenter_factor_tuple,
+    augmenter_tf_keras,
+    augmenter_with_input,
+    augmenter_nested,
 ]
 
 
@@ -242,7 +252,11 @@ def augmenter_reversed() -> keras.Sequential:
 
 def augmenter_flip_twice() -> keras.Sequential:
     return keras.Sequential(
-        [layers.RandomFlip("horizontal"), layers.RandomFlip("horizontal"), layers.RandomRotation(0.2)]
+        [
+            layers.RandomFlip("horizontal"),
+            layers.RandomFlip("horizontal"),
+            layers.RandomRotation(0.2),
+        ]
     )
 
 
@@ -356,8 +370,12 @@ def model_preprocess_first(image_shape=IMG_SIZE, data_augmentation=None) -> kera
 
 
 MODEL_CORRECT: list[Callable[..., Any]] = [
-    model_reference, model_tf_keras, model_rescaling, model_augmentation_inside,
-    model_inline_augmentation, model_preprocess_first,
+    model_reference,
+    model_tf_keras,
+    model_rescaling,
+    model_augmentation_inside,
+    model_inline_augmentation,
+    model_preprocess_first,
 ]
 
 
@@ -442,33 +460,49 @@ def model_dropout_half(image_shape=IMG_SIZE, data_augmentation=None):
 
 
 def model_no_dropout(image_shape=IMG_SIZE, data_augmentation=None):
-    return _model(data_augmentation,
-                  head=lambda x: layers.Dense(1)(layers.GlobalAveragePooling2D()(x)))
+    return _model(
+        data_augmentation, head=lambda x: layers.Dense(1)(layers.GlobalAveragePooling2D()(x))
+    )
 
 
 def model_dense_two(image_shape=IMG_SIZE, data_augmentation=None):
-    return _model(data_augmentation, head=lambda x: layers.Dense(2)(
-        layers.Dropout(0.2)(layers.GlobalAveragePooling2D()(x))))
+    return _model(
+        data_augmentation,
+        head=lambda x: layers.Dense(2)(layers.Dropout(0.2)(layers.GlobalAveragePooling2D()(x))),
+    )
 
 
 def model_sigmoid(image_shape=IMG_SIZE, data_augmentation=None):
-    return _model(data_augmentation, head=lambda x: layers.Dense(1, activation="sigmoid")(
-        layers.Dropout(0.2)(layers.GlobalAveragePooling2D()(x))))
+    return _model(
+        data_augmentation,
+        head=lambda x: layers.Dense(1, activation="sigmoid")(
+            layers.Dropout(0.2)(layers.GlobalAveragePooling2D()(x))
+        ),
+    )
 
 
 def model_flatten(image_shape=IMG_SIZE, data_augmentation=None):
-    return _model(data_augmentation, head=lambda x: layers.Dense(1)(
-        layers.Dropout(0.2)(layers.Flatten()(x))))
+    return _model(
+        data_augmentation, head=lambda x: layers.Dense(1)(layers.Dropout(0.2)(layers.Flatten()(x)))
+    )
 
 
 def model_max_pooling(image_shape=IMG_SIZE, data_augmentation=None):
-    return _model(data_augmentation, head=lambda x: layers.Dense(1)(
-        layers.Dropout(0.2)(layers.GlobalMaxPooling2D()(x))))
+    return _model(
+        data_augmentation,
+        head=lambda x: layers.Dense(1)(layers.Dropout(0.2)(layers.GlobalMaxPooling2D()(x))),
+    )
 
 
 def model_hidden_dense(image_shape=IMG_SIZE, data_augmentation=None):
-    return _model(data_augmentation, head=lambda x: layers.Dense(1)(layers.Dropout(0.2)(
-        layers.Dense(128, activation="relu")(layers.GlobalAveragePooling2D()(x)))))
+    return _model(
+        data_augmentation,
+        head=lambda x: layers.Dense(1)(
+            layers.Dropout(0.2)(
+                layers.Dense(128, activation="relu")(layers.GlobalAveragePooling2D()(x))
+            )
+        ),
+    )
 
 
 def model_augmentation_unused(image_shape=IMG_SIZE, data_augmentation=None):
@@ -501,11 +535,17 @@ def model_sequential(image_shape=IMG_SIZE, data_augmentation=None):
     """A Sequential model cannot call the base with training=False."""
     base_model = shared_base()
     base_model.trainable = False
-    return keras.Sequential([
-        keras.Input(shape=image_shape + (3,)), data_augmentation,
-        layers.Rescaling(1 / 127.5, offset=-1), base_model,
-        layers.GlobalAveragePooling2D(), layers.Dropout(0.2), layers.Dense(1),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape=image_shape + (3,)),
+            data_augmentation,
+            layers.Rescaling(1 / 127.5, offset=-1),
+            base_model,
+            layers.GlobalAveragePooling2D(),
+            layers.Dropout(0.2),
+            layers.Dense(1),
+        ]
+    )
 
 
 def model_inlined_base(image_shape=IMG_SIZE, data_augmentation=None):
@@ -645,8 +685,11 @@ def returns_unbuilt_sequential(*args: Any) -> keras.Model:
 def load(directory: Any = config.DATASET_DIR, **changes: Any) -> Any:
     """image_dataset_from_directory with the exercise's arguments, some of them changed."""
     arguments: dict[str, Any] = dict(
-        shuffle=True, batch_size=config.BATCH_SIZE, image_size=config.IMG_SIZE,
-        validation_split=config.VALIDATION_SPLIT, seed=config.SEED,
+        shuffle=True,
+        batch_size=config.BATCH_SIZE,
+        image_size=config.IMG_SIZE,
+        validation_split=config.VALIDATION_SPLIT,
+        seed=config.SEED,
     )
     arguments.update(changes)
     arguments = {k: v for k, v in arguments.items() if v is not _DROP}
@@ -675,20 +718,32 @@ def datasets_other_seed():
 
 
 def datasets_binary_labels():
-    return (load(subset="training", label_mode="binary"),
-            load(subset="validation", label_mode="binary"))
+    return (
+        load(subset="training", label_mode="binary"),
+        load(subset="validation", label_mode="binary"),
+    )
 
 
 def datasets_tf_keras_spelling():
     """tf.keras.utils, a pathlib directory, positional directory argument."""
     common = dict(shuffle=True, batch_size=32, image_size=(160, 160), validation_split=0.2, seed=42)
-    return (tf.keras.utils.image_dataset_from_directory(config.DATASET_DIR, subset="training", **common),
-            tf.keras.utils.image_dataset_from_directory(config.DATASET_DIR, subset="validation", **common))
+    return (
+        tf.keras.utils.image_dataset_from_directory(
+            config.DATASET_DIR, subset="training", **common
+        ),
+        tf.keras.utils.image_dataset_from_directory(
+            config.DATASET_DIR, subset="validation", **common
+        ),
+    )
 
 
 DATASETS_CORRECT: list[Callable[[], tuple[Any, Any]]] = [
-    datasets_reference, datasets_both_as_one, datasets_both_unpacked, datasets_other_seed,
-    datasets_binary_labels, datasets_tf_keras_spelling,
+    datasets_reference,
+    datasets_both_as_one,
+    datasets_both_unpacked,
+    datasets_other_seed,
+    datasets_binary_labels,
+    datasets_tf_keras_spelling,
 ]
 
 
@@ -709,11 +764,15 @@ def datasets_train_not_split():
 
 
 def datasets_other_split():
-    return load(subset="training", validation_split=0.1), load(subset="validation", validation_split=0.1)
+    return load(subset="training", validation_split=0.1), load(
+        subset="validation", validation_split=0.1
+    )
 
 
 def datasets_small_images():
-    return load(subset="training", image_size=(128, 128)), load(subset="validation", image_size=(128, 128))
+    return load(subset="training", image_size=(128, 128)), load(
+        subset="validation", image_size=(128, 128)
+    )
 
 
 def datasets_batch_16():
@@ -725,13 +784,17 @@ def datasets_not_batched():
 
 
 def datasets_grayscale():
-    return (load(subset="training", color_mode="grayscale"),
-            load(subset="validation", color_mode="grayscale"))
+    return (
+        load(subset="training", color_mode="grayscale"),
+        load(subset="validation", color_mode="grayscale"),
+    )
 
 
 def datasets_categorical():
-    return (load(subset="training", label_mode="categorical"),
-            load(subset="validation", label_mode="categorical"))
+    return (
+        load(subset="training", label_mode="categorical"),
+        load(subset="validation", label_mode="categorical"),
+    )
 
 
 def datasets_not_shuffled():
@@ -793,17 +856,23 @@ def tune_reference(model):
 def tune_tf_keras(model):
     """tf.keras spellings, 0.1 * base_learning_rate."""
     _unfreeze(model)
-    return _compile(model, tf.keras.losses.BinaryCrossentropy(from_logits=True),
-                    tf.keras.optimizers.Adam(learning_rate=0.1 * base_learning_rate),
-                    [tf.keras.metrics.BinaryAccuracy(threshold=0.0)])
+    return _compile(
+        model,
+        tf.keras.losses.BinaryCrossentropy(from_logits=True),
+        tf.keras.optimizers.Adam(learning_rate=0.1 * base_learning_rate),
+        [tf.keras.metrics.BinaryAccuracy(threshold=0.0)],
+    )
 
 
 def tune_literal_rate_named_metric(model):
     """1e-4 written out, a tuple of metrics, the metric named 'accuracy'."""
     _unfreeze(model)
-    return _compile(model, keras.losses.BinaryCrossentropy(from_logits=True),
-                    keras.optimizers.Adam(0.0001),
-                    (keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0),))
+    return _compile(
+        model,
+        keras.losses.BinaryCrossentropy(from_logits=True),
+        keras.optimizers.Adam(0.0001),
+        (keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0),),
+    )
 
 
 def tune_only_weighted_layers(model):
@@ -814,9 +883,12 @@ def tune_only_weighted_layers(model):
     for layer in base_model.layers[:fine_tune_at]:
         if layer.weights:
             layer.trainable = False
-    return _compile(model, keras.losses.BinaryCrossentropy(from_logits=True),
-                    keras.optimizers.Adam(learning_rate=base_learning_rate / 10),
-                    [keras.metrics.BinaryAccuracy(threshold=0), keras.metrics.AUC(from_logits=True)])
+    return _compile(
+        model,
+        keras.losses.BinaryCrossentropy(from_logits=True),
+        keras.optimizers.Adam(learning_rate=base_learning_rate / 10),
+        [keras.metrics.BinaryAccuracy(threshold=0), keras.metrics.AUC(from_logits=True)],
+    )
 
 
 def tune_index_loop(model):
@@ -825,21 +897,29 @@ def tune_index_loop(model):
     base_model.trainable = True
     for index, layer in enumerate(base_model.layers):
         layer.trainable = index >= fine_tune_at
-    return _compile(model, keras.losses.BinaryCrossentropy(from_logits=True, name="bce"),
-                    keras.optimizers.Adam(learning_rate=config.FINE_TUNE_LEARNING_RATE),
-                    [keras.metrics.BinaryAccuracy(threshold=0.0)])
+    return _compile(
+        model,
+        keras.losses.BinaryCrossentropy(from_logits=True, name="bce"),
+        keras.optimizers.Adam(learning_rate=config.FINE_TUNE_LEARNING_RATE),
+        [keras.metrics.BinaryAccuracy(threshold=0.0)],
+    )
 
 
 TUNE_CORRECT: list[Callable[[keras.Model], tuple]] = [
-    tune_reference, tune_tf_keras, tune_literal_rate_named_metric,
-    tune_only_weighted_layers, tune_index_loop,
+    tune_reference,
+    tune_tf_keras,
+    tune_literal_rate_named_metric,
+    tune_only_weighted_layers,
+    tune_index_loop,
 ]
 
 
 def _good_three() -> tuple:
-    return (keras.losses.BinaryCrossentropy(from_logits=True),
-            keras.optimizers.Adam(learning_rate=0.1 * base_learning_rate),
-            [keras.metrics.BinaryAccuracy(threshold=0.0)])
+    return (
+        keras.losses.BinaryCrossentropy(from_logits=True),
+        keras.optimizers.Adam(learning_rate=0.1 * base_learning_rate),
+        [keras.metrics.BinaryAccuracy(threshold=0.0)],
+    )
 
 
 def tune_nothing_unfrozen(model):
@@ -988,10 +1068,16 @@ def snapshot(model: keras.Model) -> dict[str, Any]:
         "trainable": [(layer.name, layer.trainable) for layer in _all_layers(model)],
         "compiled": getattr(model, "compiled", False),
         "optimizer": model.optimizer if getattr(model, "compiled", False) else None,
-        "optimizer_config": model.optimizer.get_config() if getattr(model, "optimizer", None) else None,
-        "iterations": int(model.optimizer.iterations) if getattr(model, "optimizer", None) else None,
+        "optimizer_config": model.optimizer.get_config()
+        if getattr(model, "optimizer", None)
+        else None,
+        "iterations": int(model.optimizer.iterations)
+        if getattr(model, "optimizer", None)
+        else None,
         "loss": getattr(model, "loss", None),
-        "compile_config": dict(getattr(getattr(model, "_compile_config", None), "config", {}) or {}),
+        "compile_config": dict(
+            getattr(getattr(model, "_compile_config", None), "config", {}) or {}
+        ),
         "nodes": [(layer.name, len(layer._inbound_nodes)) for layer in _all_layers(model)],
     }
 

@@ -90,8 +90,11 @@ def test_over_bound_rejects_a_bound_that_is_not_a_positive_time(bound):
 
 
 def _bounds(forward: float, finetune: float, step: float) -> dict:
-    return {"compute_bound_img_s": forward, "compute_bound_finetune_img_s": finetune,
-            "compute_bound_phase1_step_img_s": step}
+    return {
+        "compute_bound_img_s": forward,
+        "compute_bound_finetune_img_s": finetune,
+        "compute_bound_phase1_step_img_s": step,
+    }
 
 
 def test_limits_measured_several_times_keep_the_fastest_and_stay_quiet_when_close():
@@ -107,7 +110,9 @@ def test_limits_that_drifted_apart_warn_that_the_ratios_are_uncertain():
         [_bounds(160, 100, 130), _bounds(100, 100, 130), _bounds(150, 100, 130)]
     )
     assert len(warnings) == 1
-    assert warnings[0].startswith("compute_bound_img_s was 160, 100, 150 in the 3 measurements (38% apart)")
+    assert warnings[0].startswith(
+        "compute_bound_img_s was 160, 100, 150 in the 3 measurements (38% apart)"
+    )
     assert "just before and after" in warnings[0]
 
 
@@ -218,10 +223,15 @@ def test_mean_curve_cuts_runs_to_the_shortest_and_handles_none():
 
 def test_the_printout_explains_a_phase1_miss_with_the_layer_stacks_floor():
     results = _complete_results() | {
-        "phase1_over_bound": 1.46, "phase1_over_step_bound": 1.18, "phase1_floor_over_bound": 1.24,
-        "val_acc_phase1_by_epoch": [0.65, 0.8716], "val_acc_fine_tune_by_epoch": [0.9, 0.944],
+        "phase1_over_bound": 1.46,
+        "phase1_over_step_bound": 1.18,
+        "phase1_floor_over_bound": 1.24,
+        "val_acc_phase1_by_epoch": [0.65, 0.8716],
+        "val_acc_fine_tune_by_epoch": [0.9, 0.944],
         "augmentation_ms_per_batch": 21.0,
-        "speed_per_seed": {"42": {"phase1_over_bound": 1.41, "finetune_over_bound": 1.12}}, "phase1_first_epoch_s": [5.4], "finetune_first_epoch_s": [5.9],
+        "speed_per_seed": {"42": {"phase1_over_bound": 1.41, "finetune_over_bound": 1.12}},
+        "phase1_first_epoch_s": [5.4],
+        "finetune_first_epoch_s": [5.9],
         "machine": {"processor": "AMD EPYC", "cpus": 2, "tensorflow": "2.21.0", "keras": "3.15.1"},
     }
     printed = render(results)
@@ -240,7 +250,11 @@ def test_complete_results_have_no_schema_problems():
 
 
 def test_skipped_parts_may_be_null():
-    results = _complete_results() | {"course_wall_s": None, "peak_rss_mb": None, "grader_max_s": None}
+    results = _complete_results() | {
+        "course_wall_s": None,
+        "peak_rss_mb": None,
+        "grader_max_s": None,
+    }
     assert report.schema_problems(results) == []
 
 
@@ -256,7 +270,9 @@ def test_a_wrong_type_is_a_schema_problem():
 
 
 def test_an_accuracy_outside_zero_to_one_is_a_schema_problem():
-    problems = report.schema_problems(_complete_results() | {"val_acc_final_per_seed": [0.9, 1.2, 0.9]})
+    problems = report.schema_problems(
+        _complete_results() | {"val_acc_final_per_seed": [0.9, 1.2, 0.9]}
+    )
     assert any("outside [0, 1]" in problem for problem in problems)
 
 

@@ -174,7 +174,9 @@ def stop_kernels(server: LabServer) -> None:
     with urllib.request.urlopen(req, timeout=5) as response:
         kernels = json.load(response)
     for kernel in kernels:
-        request(f"{server.url}/api/kernels/{kernel['id']}", server.token, "DELETE", timeout=SHUTDOWN_S)
+        request(
+            f"{server.url}/api/kernels/{kernel['id']}", server.token, "DELETE", timeout=SHUTDOWN_S
+        )
 
 
 def wait_until_up(server: LabServer) -> None:
@@ -261,7 +263,9 @@ def write_notebook(path: Path, cells: list[str]) -> None:
 
     notebook = new_notebook(
         cells=[new_code_cell(source) for source in cells],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
     )
     nbformat.write(notebook, path)
 
@@ -278,7 +282,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LabServer, P
     if not CHROMIUM.exists():
         # The one skip of this file: the root conftest.py says loudly under the results that
         # the browser test did not run, and how to install Chromium.
-        pytest.skip(f"{CHROMIUM} not found: `make browser` (as root) or `sudo apt-get install chromium`")
+        pytest.skip(
+            f"{CHROMIUM} not found: `make browser` (as root) or `sudo apt-get install chromium`"
+        )
     import_pinned("playwright.sync_api")
     home = tmp_path_factory.mktemp("lab")
     root = home / "notebooks"
@@ -346,7 +352,9 @@ def notebook_page(server: LabServer, name: str, failure_shot: str) -> Iterator[A
         try:
             # ?reset: start from an empty workspace, not the tabs of the previous test.
             page.goto(f"{server.url}/lab/tree/{name}?reset&token={server.token}")
-            page.wait_for_function(KERNEL_IDLE_JS, arg=name, timeout=NOTEBOOK_OPEN_S * 1000, polling=500)
+            page.wait_for_function(
+                KERNEL_IDLE_JS, arg=name, timeout=NOTEBOOK_OPEN_S * 1000, polling=500
+            )
             run_all_cells(page)
             yield page
         except Exception:
@@ -411,7 +419,9 @@ def test_augmentation_explorer_in_jupyterlab(lab: tuple[LabServer, Path]) -> Non
     assert_token_not_logged(server)
 
 
-def test_prediction_browser_and_fine_tuning_explorer_in_jupyterlab(lab: tuple[LabServer, Path]) -> None:
+def test_prediction_browser_and_fine_tuning_explorer_in_jupyterlab(
+    lab: tuple[LabServer, Path],
+) -> None:
     """The other two explorers render and respond in JupyterLab too."""
     server, _root = lab
     with notebook_page(server, EXPLORERS_NOTEBOOK, "explorers-failure.png") as page:
@@ -480,7 +490,8 @@ def test_photo_explorer_upload_in_jupyterlab(lab: tuple[LabServer, Path]) -> Non
         choose("my_alpaca.jpg", "image/jpeg", photo_jpeg())
         page.wait_for_function(
             "(node) => node.innerText.includes('LiteRT int8: P(not alpaca)')",
-            arg=text.element_handle(), timeout=PICTURE_CHANGE_S * 1000,
+            arg=text.element_handle(),
+            timeout=PICTURE_CHANGE_S * 1000,
         )
         shown = text.inner_text()
         assert "my_alpaca.jpg: 640 \u00d7 480 pixels" in shown and "Keras: P(not alpaca)" in shown
@@ -490,7 +501,8 @@ def test_photo_explorer_upload_in_jupyterlab(lab: tuple[LabServer, Path]) -> Non
         choose("notes.txt", "text/plain", b"not a photo at all")
         page.wait_for_function(
             "(node) => node.innerText.includes('not an image')",
-            arg=text.element_handle(), timeout=PICTURE_CHANGE_S * 1000,
+            arg=text.element_handle(),
+            timeout=PICTURE_CHANGE_S * 1000,
         )
         assert "'notes.txt' is not an image" in text.inner_text()
         assert not picture.is_visible()

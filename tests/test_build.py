@@ -123,7 +123,9 @@ def test_comments_and_blank_lines_between_statements_stay_with_the_indentation()
 
 
 def test_a_region_left_without_statements_gets_pass_so_the_cell_parses() -> None:
-    source = "def f(model):\n" + region("    # unfreeze it", "    model.trainable = True", indent="    ")
+    source = "def f(model):\n" + region(
+        "    # unfreeze it", "    model.trainable = True", indent="    "
+    )
     learner = build.strip_solutions(source)
     assert learner.split("\n")[2:4] == ["    # unfreeze it", "    pass"]
     ast.parse(learner)
@@ -204,7 +206,10 @@ def test_learner_notebook_clears_outputs_keeps_tags_and_ids_and_sets_the_kernel(
     original = nbformat.writes(master)
     learner = build.learner_notebook(master)
     assert nbformat.writes(master) == original, "the master must not change"
-    assert learner.metadata == {"kernelspec": build.KERNELSPEC, "language_info": build.LANGUAGE_INFO}
+    assert learner.metadata == {
+        "kernelspec": build.KERNELSPEC,
+        "language_info": build.LANGUAGE_INFO,
+    }
     assert learner.metadata.kernelspec.name == "python3"
     assert [cell.id for cell in learner.cells] == [cell.id for cell in master.cells]
     for cell in learner.cells:
@@ -219,7 +224,9 @@ def test_learner_notebook_clears_outputs_keeps_tags_and_ids_and_sets_the_kernel(
 def test_rendering_is_stable_text_with_one_final_newline() -> None:
     master = synthetic_notebook(region("x = 1"))
     first = build.render(build.learner_notebook(master))
-    second = build.render(build.learner_notebook(nbformat.reads(nbformat.writes(master), as_version=4)))
+    second = build.render(
+        build.learner_notebook(nbformat.reads(nbformat.writes(master), as_version=4))
+    )
     assert first == second
     assert first.endswith("}\n") and not first.endswith("\n\n")
 
@@ -236,14 +243,20 @@ def course_copy(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_a_second_build_writes_nothing(course_copy: tuple[Path, Path]) -> None:
     solutions, notebooks = course_copy
-    before = {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in notebooks.iterdir()}
+    before = {
+        path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in notebooks.iterdir()
+    }
     report = build.build(solutions, notebooks)
     assert report.written == [] and report.in_sync
-    after = {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in notebooks.iterdir()}
+    after = {
+        path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in notebooks.iterdir()
+    }
     assert after == before
 
 
-def run_check(solutions: Path, notebooks: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+def run_check(
+    solutions: Path, notebooks: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
     code = build.main(["--check", "--solutions", str(solutions), "--notebooks", str(notebooks)])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
@@ -287,7 +300,9 @@ def test_check_reports_missing_and_extra_copies(course_copy, capsys) -> None:
 
 
 def test_a_broken_master_fails_the_build_with_its_name(tmp_path: Path, capsys) -> None:
-    write_notebook(tmp_path / "s" / "01_bad.ipynb", synthetic_notebook(f"{build.START_MARKER}\nx = 1"))
+    write_notebook(
+        tmp_path / "s" / "01_bad.ipynb", synthetic_notebook(f"{build.START_MARKER}\nx = 1")
+    )
     assert build.main(["--solutions", str(tmp_path / "s"), "--notebooks", str(tmp_path / "n")]) == 2
     assert "01_bad.ipynb: cell 1" in capsys.readouterr().err
 
@@ -330,9 +345,17 @@ def test_learner_copy_has_no_solution_lines_and_no_outputs(master_path: Path) ->
             continue
         assert learner_cell.outputs == [] and learner_cell.execution_count is None
         # Magics are not Python; everything else in a learner cell must parse.
-        ast.parse("\n".join(line for line in learner_cell.source.split("\n") if not line.startswith("%")))
-        for solution, placeholder in zip(regions_of(master_cell.source), regions_of(learner_cell.source)):
-            solution_code = {line.strip() for line in solution if line.strip() and not line.strip().startswith("#")}
+        ast.parse(
+            "\n".join(line for line in learner_cell.source.split("\n") if not line.startswith("%"))
+        )
+        for solution, placeholder in zip(
+            regions_of(master_cell.source), regions_of(learner_cell.source)
+        ):
+            solution_code = {
+                line.strip()
+                for line in solution
+                if line.strip() and not line.strip().startswith("#")
+            }
             leaked = [line for line in placeholder if line.strip() in solution_code]
             assert not leaked, f"solution lines in the learner copy of {master_path.name}: {leaked}"
 
@@ -340,15 +363,25 @@ def test_learner_copy_has_no_solution_lines_and_no_outputs(master_path: Path) ->
 @pytest.mark.parametrize("master_path", MASTERS, ids=lambda path: path.stem)
 def test_every_exercise_has_headers_and_its_grader_call_in_the_next_cell(master_path: Path) -> None:
     cells = nbformat.read(master_path, as_version=4).cells
-    exercises = [i for i, cell in enumerate(cells) if cell.cell_type == "code" and build.has_solution_region(cell.source)]
-    graders_called = [i for i, cell in enumerate(cells) if cell.cell_type == "code" and GRADER_CALL.search(cell.source)]
+    exercises = [
+        i
+        for i, cell in enumerate(cells)
+        if cell.cell_type == "code" and build.has_solution_region(cell.source)
+    ]
+    graders_called = [
+        i
+        for i, cell in enumerate(cells)
+        if cell.cell_type == "code" and GRADER_CALL.search(cell.source)
+    ]
     assert [i + 1 for i in exercises] == graders_called or (not exercises and not graders_called)
     for index in exercises:
         source = cells[index].source
         assert re.search(r"^# UNQ_C\d+$", source, re.MULTILINE), f"cell {index}: no # UNQ_Cn header"
         name = re.search(r"^# GRADED FUNCTION: (\w+)$", source, re.MULTILINE)
         assert name, f"cell {index}: no # GRADED FUNCTION header"
-        assert f"def {name.group(1)}(" in source, f"cell {index}: the header names no function defined here"
+        assert f"def {name.group(1)}(" in source, (
+            f"cell {index}: the header names no function defined here"
+        )
 
 
 def test_exercise_numbers_run_through_the_course() -> None:
@@ -365,7 +398,12 @@ def test_master_follows_the_skeleton(master_path: Path) -> None:
     markdown = "\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
     assert len(re.findall(r"^# ", markdown, re.MULTILINE)) == 1, "exactly one H1"
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# ")
-    for heading in ("## What you will learn", "## What you need", "## What you should remember", "## Further reading"):
+    for heading in (
+        "## What you will learn",
+        "## What you need",
+        "## What you should remember",
+        "## Further reading",
+    ):
         assert heading in markdown, heading
     first_code = next(cell for cell in cells if cell.cell_type == "code")
     assert "helpers.setup_notebook()" in first_code.source
@@ -374,7 +412,11 @@ def test_master_follows_the_skeleton(master_path: Path) -> None:
     assert "import keras" not in first_code.source[:setup_line]
     remember = markdown.split("## What you should remember", 1)[1].split("##", 1)[0]
     assert 3 <= len(re.findall(r"^- ", remember, re.MULTILINE)) <= 5
-    for link in ("arxiv.org/abs/1704.04861", "arxiv.org/abs/1801.04381", "keras.io/guides/transfer_learning"):
+    for link in (
+        "arxiv.org/abs/1704.04861",
+        "arxiv.org/abs/1801.04381",
+        "keras.io/guides/transfer_learning",
+    ):
         assert link in markdown, link
     code = "\n".join(cell.source for cell in cells if cell.cell_type == "code")
     assert "/work/" not in code and "/home/" not in code, "no absolute paths"
@@ -382,7 +424,9 @@ def test_master_follows_the_skeleton(master_path: Path) -> None:
 
 @pytest.mark.parametrize("master_path", MASTERS, ids=lambda path: path.stem)
 def test_master_was_run_and_unstable_cells_are_not_compared(master_path: Path) -> None:
-    cells = [cell for cell in nbformat.read(master_path, as_version=4).cells if cell.cell_type == "code"]
+    cells = [
+        cell for cell in nbformat.read(master_path, as_version=4).cells if cell.cell_type == "code"
+    ]
     counts = [cell.execution_count for cell in cells]
     assert counts == list(range(1, len(cells) + 1)), "run top to bottom once, in a fresh kernel"
     for cell in cells:
@@ -392,7 +436,9 @@ def test_master_was_run_and_unstable_cells_are_not_compared(master_path: Path) -
         if re.search(r"\.fit\(|\.evaluate\(|load_phase1|summary\(\)", cell.source) or re.search(
             r"\d\.\d+ s\b", printed
         ):
-            assert IGNORE_TAG in tags, f"timing- or weight-dependent cell not ignored: {cell.source[:60]}"
+            assert IGNORE_TAG in tags, (
+                f"timing- or weight-dependent cell not ignored: {cell.source[:60]}"
+            )
         if GRADER_CALL.search(cell.source):
             assert IGNORE_TAG not in tags, "grader verdicts must be compared by nbval"
         if "fit(" in cell.source:

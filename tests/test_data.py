@@ -19,9 +19,9 @@ from fixtures.data_factory import image_set, snapshot, tiny_image, write_manifes
 from PIL import Image
 
 from helpers import config, data
+from helpers.data import DataError
 from helpers.data import common as data_common
 from helpers.data import dataset as data_dataset
-from helpers.data import DataError
 
 ENV_VARS = (
     config.ENV_DATASET_SOURCE,
@@ -110,13 +110,19 @@ def test_intact_dataset_passes(dataset: Path, manifest: Path) -> None:
 def test_missing_dataset_says_what_to_run(tmp_path: Path, manifest: Path) -> None:
     message = _problem(tmp_path / "nowhere", manifest)
     assert message.startswith("The dataset is missing")
-    assert "nowhere" in message and f"python -m helpers.data fetch --dir '{tmp_path / 'nowhere'}'" in message
+    assert (
+        "nowhere" in message
+        and f"python -m helpers.data fetch --dir '{tmp_path / 'nowhere'}'" in message
+    )
     assert config.ENV_DATASET_SOURCE in message
 
 
 def test_fixes_for_the_course_folder_say_make_data(tmp_path: Path) -> None:
     assert "`make data`" in data_common._fetch_hint(config.DATASET_DIR)
-    assert data_common._fetch_hint(tmp_path) == f"run `python -m helpers.data fetch --dir '{tmp_path}/'`"
+    assert (
+        data_common._fetch_hint(tmp_path)
+        == f"run `python -m helpers.data fetch --dir '{tmp_path}/'`"
+    )
 
 
 def test_misspelt_class_folder_gets_a_rename_hint(dataset: Path, manifest: Path) -> None:
@@ -166,7 +172,11 @@ def test_text_file_with_image_name_is_not_an_image(dataset: Path, manifest: Path
 def test_image_tensorflow_cannot_decode_is_named(dataset: Path, manifest: Path) -> None:
     (dataset / "alpaca" / "photo.jpg").write_bytes(tiny_image(98, "WEBP"))
     message = _problem(dataset, manifest)
-    assert "alpaca/photo.jpg" in message and "WEBP" in message and "TensorFlow cannot decode" in message
+    assert (
+        "alpaca/photo.jpg" in message
+        and "WEBP" in message
+        and "TensorFlow cannot decode" in message
+    )
 
 
 def test_other_files_are_ignored_and_listed(dataset: Path, manifest: Path) -> None:
@@ -213,7 +223,9 @@ def _layout(files: dict[str, bytes], kind: str) -> dict[str, bytes]:
     if kind == "plain":
         return dict(files)
     if kind == "underscore":
-        return {name.replace("not alpaca/", "not_alpaca/"): content for name, content in files.items()}
+        return {
+            name.replace("not alpaca/", "not_alpaca/"): content for name, content in files.items()
+        }
     if kind == "top folder":
         return {f"alpaca-dataset-small/{name}": content for name, content in files.items()}
     if kind == "top folder named alpaca":
@@ -238,11 +250,15 @@ def _layout(files: dict[str, bytes], kind: str) -> dict[str, bytes]:
 @pytest.mark.parametrize(
     "kind", ["plain", "underscore", "top folder", "top folder named alpaca", "train/test", "junk"]
 )
-def test_layouts_are_normalised(tmp_path: Path, files: dict[str, bytes], manifest: Path, kind: str) -> None:
+def test_layouts_are_normalised(
+    tmp_path: Path, files: dict[str, bytes], manifest: Path, kind: str
+) -> None:
     source = write_tree(tmp_path / "source", _layout(files, kind))
     target = tmp_path / "course" / "dataset"
     data.fetch_dataset(source, directory=target, manifest=manifest)
-    assert snapshot(target) == {name: hashlib.sha256(content).hexdigest() for name, content in files.items()}
+    assert snapshot(target) == {
+        name: hashlib.sha256(content).hexdigest() for name, content in files.items()
+    }
     assert sorted(p.name for p in target.parent.iterdir()) == ["dataset"]  # no scratch folder left
 
 
@@ -254,7 +270,10 @@ def test_same_name_in_train_and_test_keeps_both(
     split["test/alpaca/img01.jpg"] = files["alpaca/img01.jpg"]  # same picture twice
     target = tmp_path / "dataset"
     data.fetch_dataset(
-        write_tree(tmp_path / "src", split), directory=target, manifest=manifest, allow_different=True
+        write_tree(tmp_path / "src", split),
+        directory=target,
+        manifest=manifest,
+        allow_different=True,
     )
     assert sorted(p.name for p in (target / "alpaca").iterdir()) == [
         "img00.jpg",
@@ -296,7 +315,9 @@ def test_different_source_is_refused_then_accepted_on_request(
     with pytest.raises(DataError) as caught:
         data.fetch_dataset(source, directory=target, manifest=manifest)
     message = str(caught.value)
-    assert "1 differ, 1 missing, 0 not in the manifest" in message and "--accept-different" in message
+    assert (
+        "1 differ, 1 missing, 0 not in the manifest" in message and "--accept-different" in message
+    )
     assert "Nothing was installed" in message and not target.exists()
 
     data.fetch_dataset(source, directory=target, manifest=manifest, allow_different=True)
@@ -305,7 +326,9 @@ def test_different_source_is_refused_then_accepted_on_request(
     assert report.ok and report.total == 6 and report.manifest.name == data.ACCEPTED_MANIFEST_NAME
 
     # Back to the course's images: the record of the accepted difference goes away.
-    data.fetch_dataset(write_tree(tmp_path / "good", files), force=True, directory=target, manifest=manifest)
+    data.fetch_dataset(
+        write_tree(tmp_path / "good", files), force=True, directory=target, manifest=manifest
+    )
     assert not (target / data.ACCEPTED_MANIFEST_NAME).exists()
 
 
@@ -330,7 +353,11 @@ def test_broken_dataset_is_replaced_and_readme_kept(
 
 
 def test_failed_swap_puts_the_old_folders_back(
-    dataset: Path, files: dict[str, bytes], manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dataset: Path,
+    files: dict[str, bytes],
+    manifest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (dataset / "alpaca" / "mine.png").write_bytes(tiny_image(40, "PNG"))
     before = snapshot(dataset)
@@ -383,7 +410,11 @@ def test_cli_fetch_on_a_ready_machine_downloads_nothing(
     monkeypatch.setenv(config.ENV_WEIGHTS_BASE_URL, "http://127.0.0.1:9/")  # would fail if used
     assert data.main(["fetch", "--dir", str(dataset), "--manifest", str(manifest)]) == 0
     out = capsys.readouterr().out
-    assert "Nothing downloaded or copied" in out and "Weights: already in" in out and "unknown weights" in out
+    assert (
+        "Nothing downloaded or copied" in out
+        and "Weights: already in" in out
+        and "unknown weights" in out
+    )
 
 
 def test_cli_failure_is_one_message_without_traceback(tmp_path: Path) -> None:
@@ -404,12 +435,17 @@ def test_cli_failure_is_one_message_without_traceback(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("error: The dataset source") and "Traceback" not in result.stderr
+    assert (
+        result.stderr.startswith("error: The dataset source") and "Traceback" not in result.stderr
+    )
 
 
 def test_importing_the_module_does_not_start_tensorflow() -> None:
     code = "import sys, helpers.data; sys.exit(int('keras' in sys.modules or 'tensorflow' in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], cwd=config.PROJECT_ROOT, timeout=60).returncode == 0
+    assert (
+        subprocess.run([sys.executable, "-c", code], cwd=config.PROJECT_ROOT, timeout=60).returncode
+        == 0
+    )
 
 
 # --------------------------------------------------------------------------- weights provenance
@@ -418,7 +454,9 @@ def test_importing_the_module_does_not_start_tensorflow() -> None:
 def test_git_blob_sha1_matches_git_hash_object(tmp_path: Path) -> None:
     sample = tmp_path / "hello.txt"
     sample.write_bytes(b"hello\n")
-    assert data.git_blob_sha1(sample) == "ce013625030ba8dba906f756967f9e9ca394464a"  # git hash-object
+    assert (
+        data.git_blob_sha1(sample) == "ce013625030ba8dba906f756967f9e9ca394464a"
+    )  # git hash-object
 
 
 def test_provenance_tells_official_standin_and_unknown_apart(
@@ -484,7 +522,9 @@ def test_real_dataset_quick_check_decodes_nothing_and_full_check_passes(
 @pytest.mark.skipif(
     SHARED_IMAGES is None, reason="no local copy ($ALPACA_DATASET_SOURCE or ../shared/data/alpaca)"
 )
-def test_fetch_from_local_copy_then_nothing_to_do(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_fetch_from_local_copy_then_nothing_to_do(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     target = tmp_path / "dataset"
     data.fetch_dataset(SHARED_IMAGES, directory=target)
     report = data_dataset._inspect(target, config.DATASET_MANIFEST, decode_all=False)

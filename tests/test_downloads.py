@@ -84,7 +84,9 @@ def server() -> Iterator[Server]:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield state
@@ -133,8 +135,12 @@ def test_archive_download_installs_the_images_once(
     url = _serve_archive(server, tmp_path, members)
     target = course / "dataset"
     data.fetch_dataset(url=url, directory=target, manifest=manifest)
-    assert snapshot(target) == {name: hashlib.sha256(body).hexdigest() for name, body in files.items()}
-    assert [p.name for p in course.iterdir()] == ["dataset"]  # the scratch folder and archive are gone
+    assert snapshot(target) == {
+        name: hashlib.sha256(body).hexdigest() for name, body in files.items()
+    }
+    assert [p.name for p in course.iterdir()] == [
+        "dataset"
+    ]  # the scratch folder and archive are gone
     data.fetch_dataset(url=url, directory=target, manifest=manifest)
     assert server.requests == ["/alpaca.tar.gz"]  # the second fetch did not download
 
@@ -147,8 +153,13 @@ def test_zip_from_the_environment_variable(
     manifest: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    split = {f"{'test' if i % 2 else 'train'}/{name}": body for i, (name, body) in enumerate(files.items())}
-    monkeypatch.setenv(config.ENV_DATASET_URL, _serve_archive(server, tmp_path, split, "images.zip"))
+    split = {
+        f"{'test' if i % 2 else 'train'}/{name}": body
+        for i, (name, body) in enumerate(files.items())
+    }
+    monkeypatch.setenv(
+        config.ENV_DATASET_URL, _serve_archive(server, tmp_path, split, "images.zip")
+    )
     data.fetch_dataset(directory=course / "dataset", manifest=manifest)
     assert data.verify_dataset(course / "dataset", manifest=manifest).ok
 
@@ -159,7 +170,9 @@ def test_archive_that_differs_is_reported_with_counts(
     changed = {**files, "alpaca/img01.jpg": tiny_image(70), "not alpaca/img00.jpg": tiny_image(71)}
     del changed["alpaca/img02.jpg"]
     url = _serve_archive(server, tmp_path, changed)
-    with pytest.raises(DataError, match=r"2 differ, 1 missing, 0 not in the manifest.*--accept-different"):
+    with pytest.raises(
+        DataError, match=r"2 differ, 1 missing, 0 not in the manifest.*--accept-different"
+    ):
         data.fetch_dataset(url=url, directory=course / "dataset", manifest=manifest)
     assert list(course.iterdir()) == []
 
@@ -181,7 +194,11 @@ def test_interrupted_transfer_leaves_the_old_state(
 
 @pytest.mark.parametrize(
     ("member", "archive_name"),
-    [("../evil.jpg", "up.tar.gz"), ("/tmp/alpaca-evil.jpg", "absolute.tar.gz"), ("../evil.jpg", "up.zip")],
+    [
+        ("../evil.jpg", "up.tar.gz"),
+        ("/tmp/alpaca-evil.jpg", "absolute.tar.gz"),
+        ("../evil.jpg", "up.zip"),
+    ],
 )
 def test_archive_entries_outside_the_folder_are_rejected(
     server: Server,
@@ -211,17 +228,23 @@ def test_archive_symlink_pointing_outside_is_rejected(
     add_tar_symlink(archive, "alpaca/link.jpg", "../../../etc/passwd")
     server.routes["/link.tar"] = archive.read_bytes()
     with pytest.raises(DataError, match=r"'alpaca/link.jpg' -> '../../../etc/passwd'"):
-        data.fetch_dataset(url=server.url("/link.tar"), directory=course / "dataset", manifest=manifest)
+        data.fetch_dataset(
+            url=server.url("/link.tar"), directory=course / "dataset", manifest=manifest
+        )
     assert list(course.iterdir()) == []
 
 
 def test_not_an_archive_is_reported(server: Server, course: Path, manifest: Path) -> None:
     server.routes["/page.zip"] = b"<html>Please log in</html>"
     with pytest.raises(DataError, match=r"is not a \.zip or \.tar\(\.gz\) archive"):
-        data.fetch_dataset(url=server.url("/page.zip"), directory=course / "dataset", manifest=manifest)
+        data.fetch_dataset(
+            url=server.url("/page.zip"), directory=course / "dataset", manifest=manifest
+        )
 
 
-def test_404_names_the_address_and_the_variable(server: Server, course: Path, manifest: Path) -> None:
+def test_404_names_the_address_and_the_variable(
+    server: Server, course: Path, manifest: Path
+) -> None:
     url = server.url("/moved.tar.gz")
     with pytest.raises(DataError) as caught:
         data.fetch_dataset(url=url, directory=course / "dataset", manifest=manifest)
@@ -230,9 +253,13 @@ def test_404_names_the_address_and_the_variable(server: Server, course: Path, ma
     assert list(course.iterdir()) == []
 
 
-def test_no_server_says_how_to_work_offline(closed_port_url: str, course: Path, manifest: Path) -> None:
+def test_no_server_says_how_to_work_offline(
+    closed_port_url: str, course: Path, manifest: Path
+) -> None:
     with pytest.raises(DataError) as caught:
-        data.fetch_dataset(url=closed_port_url + "a.zip", directory=course / "dataset", manifest=manifest)
+        data.fetch_dataset(
+            url=closed_port_url + "a.zip", directory=course / "dataset", manifest=manifest
+        )
     message = str(caught.value)
     assert "no connection" in message and "Connection refused" in message
     assert "course/dataset" in message and "'alpaca' and 'not alpaca'" in message
@@ -243,11 +270,17 @@ def test_no_server_says_how_to_work_offline(closed_port_url: str, course: Path, 
 
 
 def test_kaggle_is_the_last_resort(
-    tmp_path: Path, course: Path, files: dict[str, bytes], manifest: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    course: Path,
+    files: dict[str, bytes],
+    manifest: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import kagglehub
 
-    kaggle_copy = write_tree(tmp_path / "kaggle", {f"dataset/{name}": body for name, body in files.items()})
+    kaggle_copy = write_tree(
+        tmp_path / "kaggle", {f"dataset/{name}": body for name, body in files.items()}
+    )
     asked = []
     monkeypatch.setattr(
         kagglehub, "dataset_download", lambda handle: asked.append(handle) or str(kaggle_copy)
@@ -288,7 +321,9 @@ FAKE_INDEX = b'{"0": ["n01440764", "tench"]}'
 def weights(server: Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
     """Fake weight files (an HDF5 signature, then filler) and class index, served under /mirror/."""
     monkeypatch.setattr(config, "CLASS_INDEX_MD5", hashlib.md5(FAKE_INDEX).hexdigest())
-    served = {name: data.HDF5_SIGNATURE + name.encode() * 50 for name in config.WEIGHT_FILES.values()}
+    served = {
+        name: data.HDF5_SIGNATURE + name.encode() * 50 for name in config.WEIGHT_FILES.values()
+    }
     served[config.CLASS_INDEX_FILE] = FAKE_INDEX
     server.routes.update({f"/mirror/{name}": body for name, body in served.items()})
     return served
@@ -300,13 +335,17 @@ def test_weights_download_from_the_environment_base_url(
     monkeypatch.setenv(config.ENV_WEIGHTS_BASE_URL, server.url("/mirror"))
     models = data.fetch_weights()
     assert models == config.keras_models_dir()
-    assert snapshot(models) == {name: hashlib.sha256(body).hexdigest() for name, body in weights.items()}
+    assert snapshot(models) == {
+        name: hashlib.sha256(body).hexdigest() for name, body in weights.items()
+    }
     assert sorted(server.requests) == sorted(f"/mirror/{name}" for name in weights)
     data.fetch_weights()
     assert len(server.requests) == len(weights)  # already cached: nothing downloaded
 
 
-def test_interrupted_weights_download_changes_nothing(server: Server, weights: dict[str, bytes]) -> None:
+def test_interrupted_weights_download_changes_nothing(
+    server: Server, weights: dict[str, bytes]
+) -> None:
     server.cut_short.add(f"/mirror/{config.WEIGHT_FILES['no_top']}")
     with pytest.raises(DataError, match=rf"{config.WEIGHT_FILES['no_top']}.*interrupted") as caught:
         data.fetch_weights(base_url=server.url("/mirror/"))
@@ -323,14 +362,20 @@ def test_wrong_class_index_is_refused(server: Server, weights: dict[str, bytes])
     assert snapshot(config.keras_models_dir()) == {}
 
 
-def test_error_page_instead_of_weights_is_refused(server: Server, weights: dict[str, bytes]) -> None:
+def test_error_page_instead_of_weights_is_refused(
+    server: Server, weights: dict[str, bytes]
+) -> None:
     server.routes[f"/mirror/{config.WEIGHT_FILES['with_top']}"] = b"<html>quota exceeded</html>"
-    with pytest.raises(DataError, match=rf"{config.WEIGHT_FILES['with_top']} from .*not an HDF5 weight file"):
+    with pytest.raises(
+        DataError, match=rf"{config.WEIGHT_FILES['with_top']} from .*not an HDF5 weight file"
+    ):
         data.fetch_weights(base_url=server.url("/mirror"))
     assert snapshot(config.keras_models_dir()) == {}
 
 
-def test_weights_404_and_no_server(server: Server, weights: dict[str, bytes], closed_port_url: str) -> None:
+def test_weights_404_and_no_server(
+    server: Server, weights: dict[str, bytes], closed_port_url: str
+) -> None:
     with pytest.raises(DataError, match=r"404.*ALPACA_WEIGHTS_BASE_URL"):
         data.fetch_weights(base_url=server.url("/elsewhere"))
     with pytest.raises(DataError) as caught:

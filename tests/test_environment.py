@@ -44,7 +44,16 @@ def test_every_requirement_is_pinned_and_explained() -> None:
 
 def test_course_packages_are_all_pinned() -> None:
     pins = requirement_pins()
-    for package in ["tensorflow", "numpy", "matplotlib", "jupyterlab", "nbval", "ipywidgets", "pillow", "pytest"]:
+    for package in [
+        "tensorflow",
+        "numpy",
+        "matplotlib",
+        "jupyterlab",
+        "nbval",
+        "ipywidgets",
+        "pillow",
+        "pytest",
+    ]:
         assert package in pins, f"{package} is missing from requirements.txt"
     assert pins["tensorflow"].startswith("2.21")
 
@@ -110,9 +119,23 @@ def _pytest_header_and_summary(env_changes: dict[str, str], tmp_path: Path) -> t
     env = {key: value for key, value in os.environ.items() if key != config.ENV_WEIGHTS_SOURCE}
     env |= {"KERAS_HOME": str(tmp_path / "empty-keras-home")} | env_changes
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=",
-         "tests/test_benchmark.py", "-k", "no_test_has_this_name"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "tests/test_benchmark.py",
+            "-k",
+            "no_test_has_this_name",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return completed.returncode, completed.stdout
 
@@ -129,7 +152,9 @@ def test_with_weights_the_suite_names_their_folder(tmp_path: Path) -> None:
     weights = tmp_path / "weights"
     weights.mkdir()
     (weights / config.WEIGHT_FILES["no_top"]).write_bytes(b"stand-in for the test")
-    _returncode, output = _pytest_header_and_summary({config.ENV_WEIGHTS_SOURCE: str(weights)}, tmp_path)
+    _returncode, output = _pytest_header_and_summary(
+        {config.ENV_WEIGHTS_SOURCE: str(weights)}, tmp_path
+    )
     assert f"MobileNetV2 weights for the tests: copied from {weights}" in output
     assert "No MobileNetV2 weights" not in output
 
@@ -155,7 +180,9 @@ def test_no_test_skips_when_a_pinned_package_fails_to_import() -> None:
     assert offenders == [], f"use fixtures.pinned.import_pinned instead: {offenders}"
 
 
-def test_a_failed_import_of_a_pinned_package_fails_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_import_of_a_pinned_package_fails_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import fixtures.pinned as pinned
 
     def broken_import(name: str) -> None:
@@ -172,28 +199,59 @@ def _browser_tests_output(chromium: str, tmp_path: Path) -> tuple[int, str]:
     """Run only the browser tests in a subprocess, with Chromium looked for at `chromium`."""
     env = dict(os.environ) | {"ALPACA_TEST_CHROMIUM": chromium}
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", "-rs",
-         f"--basetemp={tmp_path / 'basetemp'}", "tests/test_browser.py"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "-rs",
+            f"--basetemp={tmp_path / 'basetemp'}",
+            "tests/test_browser.py",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     return completed.returncode, completed.stdout
 
 
-def test_a_skipped_browser_test_is_announced_loudly_with_the_install_command(tmp_path: Path) -> None:
+def test_a_skipped_browser_test_is_announced_loudly_with_the_install_command(
+    tmp_path: Path,
+) -> None:
     returncode, output = _browser_tests_output(str(tmp_path / "no-chromium-here"), tmp_path)
     assert returncode == 0, output
     assert "3 skipped" in output  # the three browser tests: 02, the other explorers, 06's upload
-    summary = output[output.index("browser test not run"):]
+    summary = output[output.index("browser test not run") :]
     assert "THE BROWSER TEST DID NOT RUN" in summary
     assert "sudo apt-get install chromium" in summary and "make browser" in summary
     assert "tests/test_browser.py::test_augmentation_explorer_in_jupyterlab" in summary
 
 
-def test_the_browser_announcement_is_absent_when_no_browser_test_was_skipped(tmp_path: Path) -> None:
+def test_the_browser_announcement_is_absent_when_no_browser_test_was_skipped(
+    tmp_path: Path,
+) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=",
-         "tests/test_browser.py", "-k", "no_test_has_this_name"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "tests/test_browser.py",
+            "-k",
+            "no_test_has_this_name",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert "collected 3 items / 3 deselected" in completed.stdout, completed.stdout
     assert "DID NOT RUN" not in completed.stdout

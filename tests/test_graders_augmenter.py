@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import grader_answers as answers
 import keras
 import numpy as np
 import pytest
 from keras import layers
 
-import grader_answers as answers
 from helpers import graders
 
 
@@ -31,7 +31,9 @@ def graded() -> answers.GradedOnce:
 
 
 @pytest.mark.parametrize(
-    "answer, code, phrase", answers.AUGMENTER_WRONG, ids=[_name(a[0]) for a in answers.AUGMENTER_WRONG]
+    "answer, code, phrase",
+    answers.AUGMENTER_WRONG,
+    ids=[_name(a[0]) for a in answers.AUGMENTER_WRONG],
 )
 def test_mistakes_fail_with_their_own_message(graded, answer, code, phrase):
     result = graded(answer)
@@ -91,11 +93,21 @@ def test_passing_the_model_instead_of_the_function():
 
 @pytest.mark.parametrize(
     "value, code",
-    [(None, "not-yet"), ("data_augmenter", "not-callable"), (42, "not-callable"),
-     (1.5, "not-callable"), ([], "not-callable"), ({}, "not-callable"), (object(), "not-callable"),
-     (np.zeros(3), "not-callable"), (layers.Dense(1), "passed-object-not-function"),
-     (answers.returns_string, "wrong-type"), (answers.returns_dense_layer, "wrong-type"),
-     (answers.takes_no_arguments.__call__, "wrong-type"), (lambda required: None, "signature")],
+    [
+        (None, "not-yet"),
+        ("data_augmenter", "not-callable"),
+        (42, "not-callable"),
+        (1.5, "not-callable"),
+        ([], "not-callable"),
+        ({}, "not-callable"),
+        (object(), "not-callable"),
+        (np.zeros(3), "not-callable"),
+        (layers.Dense(1), "passed-object-not-function"),
+        (answers.returns_string, "wrong-type"),
+        (answers.returns_dense_layer, "wrong-type"),
+        (answers.takes_no_arguments.__call__, "wrong-type"),
+        (lambda required: None, "signature"),
+    ],
     ids=lambda v: v if isinstance(v, str) and "-" in v else _name(v),
 )
 def test_odd_inputs_get_a_verdict_never_an_exception(value, code):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import grader_answers as answers
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import grader_answers as answers
 from helpers import config, graders
 
 pytestmark = pytest.mark.skipif(
@@ -33,7 +33,9 @@ def graded() -> answers.GradedOnce:
 
 
 @pytest.mark.parametrize(
-    "answer, code, phrase", answers.DATASETS_WRONG, ids=[_name(a[0]) for a in answers.DATASETS_WRONG]
+    "answer, code, phrase",
+    answers.DATASETS_WRONG,
+    ids=[_name(a[0]) for a in answers.DATASETS_WRONG],
 )
 def test_mistakes_fail_with_their_own_message(graded, answer, code, phrase):
     result = graded(answer)
@@ -72,11 +74,15 @@ def test_untouched_exercise_is_not_yet(placeholders):
 
 @pytest.mark.parametrize(
     "pair, code",
-    [(("a", "b"), "wrong-type"), ((1, 2), "wrong-type"),
-     ((np.zeros((2, 160, 160, 3)), np.zeros(2)), "wrong-type"), (([], []), "wrong-type"),
-     ((tf.data.Dataset.range(3), tf.data.Dataset.range(3)), "no-file-paths"),
-     (([1, 2, 3], None), "not-yet"),  # the validation placeholder is still None
-     ((object(), object()), "wrong-type")],
+    [
+        (("a", "b"), "wrong-type"),
+        ((1, 2), "wrong-type"),
+        ((np.zeros((2, 160, 160, 3)), np.zeros(2)), "wrong-type"),
+        (([], []), "wrong-type"),
+        ((tf.data.Dataset.range(3), tf.data.Dataset.range(3)), "no-file-paths"),
+        (([1, 2, 3], None), "not-yet"),  # the validation placeholder is still None
+        ((object(), object()), "wrong-type"),
+    ],
     ids=["strings", "ints", "arrays", "lists", "plain-datasets", "list-of-three", "objects"],
 )
 def test_odd_inputs_get_a_verdict_never_an_exception(pair, code):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+import grader_answers as answers
 import pytest
 from fixtures.pinned import import_pinned
 
-import grader_answers as answers
 from helpers import config, graders, progress
 from helpers.rules import augmentation as augmentation_rules
 
@@ -39,7 +39,11 @@ def test_pass_and_fail_are_words_and_symbols_not_only_colour():
     assert passed.text().startswith("Passed \u2714")
     assert failed.text().startswith("Not passed \u2718")
     assert not_yet.text().startswith("Not yet")
-    for result, word in ((passed, "Passed \u2714"), (failed, "Not passed \u2718"), (not_yet, "Not yet")):
+    for result, word in (
+        (passed, "Passed \u2714"),
+        (failed, "Not passed \u2718"),
+        (not_yet, "Not yet"),
+    ):
         assert word in result._repr_html_()
         assert repr(result) == result.text()
 
@@ -67,7 +71,9 @@ def test_one_display_when_the_check_is_the_last_expression(ipython_shell):
     from IPython.utils.capture import capture_output
 
     with capture_output() as captured:
-        ipython_shell.run_cell("graders.check_data_augmenter(answers.augmenter_vertical)", store_history=True)
+        ipython_shell.run_cell(
+            "graders.check_data_augmenter(answers.augmenter_vertical)", store_history=True
+        )
     assert len(captured.outputs) == 1
     assert "text/html" in captured.outputs[0].data and "text/plain" in captured.outputs[0].data
     assert "Not passed" in captured.outputs[0].data["text/plain"]
@@ -75,8 +81,9 @@ def test_one_display_when_the_check_is_the_last_expression(ipython_shell):
 
     # Shown again on request in a later cell.
     with capture_output() as captured:
-        ipython_shell.run_cell("result = graders.check_data_augmenter(answers.augmenter_reference)",
-                               store_history=True)
+        ipython_shell.run_cell(
+            "result = graders.check_data_augmenter(answers.augmenter_reference)", store_history=True
+        )
     assert len(captured.outputs) == 1
     with capture_output() as captured:
         ipython_shell.run_cell("result", store_history=True)
@@ -106,8 +113,13 @@ def test_outcomes_are_recorded_and_summarised(progress_file, capsys):
     assert shown.strip() == table.text()
     assert "Course: 1 of 5 exercises passed" in table.text()
     rows = {row["exercise"]: row["status"] for row in table.rows}
-    assert rows == {"datasets": "", "data_augmenter": "passed", "alpaca_model": "not yet",
-                    "fine_tuning": "", "representative_dataset": ""}
+    assert rows == {
+        "datasets": "",
+        "data_augmenter": "passed",
+        "alpaca_model": "not yet",
+        "fine_tuning": "",
+        "representative_dataset": "",
+    }
     assert "not checked yet" in table.text() and "<table>" in table._repr_html_()
 
 
@@ -131,7 +143,9 @@ def test_corrupt_progress_file_is_replaced(progress_file, content):
     progress_file.write_text(content)
     assert graders.summary().rows  # still a table
     assert graders.check_data_augmenter(answers.augmenter_reference).passed
-    assert json.loads(progress_file.read_text())["exercises"]["data_augmenter"]["status"] == "passed"
+    assert (
+        json.loads(progress_file.read_text())["exercises"]["data_augmenter"]["status"] == "passed"
+    )
 
 
 def test_unwritable_progress_file_never_fails_the_check(tmp_path, monkeypatch):
@@ -149,15 +163,22 @@ def test_in_a_real_kernel_the_verdict_appears_once(tmp_path, notebook_environmen
     nbclient = import_pinned("nbclient")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
-        nbformat.v4.new_code_cell("import sys; sys.path.insert(0, 'tests')\n"
-                                  "import grader_answers as answers\nfrom helpers import graders"),
+        nbformat.v4.new_code_cell(
+            "import sys; sys.path.insert(0, 'tests')\n"
+            "import grader_answers as answers\nfrom helpers import graders"
+        ),
         nbformat.v4.new_code_cell("graders.check_data_augmenter(answers.augmenter_vertical)"),
-        nbformat.v4.new_code_cell("result = graders.check_data_augmenter(answers.untouched_data_augmenter)\n"
-                                  "result"),
+        nbformat.v4.new_code_cell(
+            "result = graders.check_data_augmenter(answers.untouched_data_augmenter)\nresult"
+        ),
         nbformat.v4.new_code_cell("result"),
     ]
-    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(config.PROJECT_ROOT)}})
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(config.PROJECT_ROOT)}},
+    )
     client.execute()
     outputs = [[o for o in cell.outputs if o.output_type != "stream"] for cell in notebook.cells]
     assert [len(o) for o in outputs[1:]] == [1, 1, 1]

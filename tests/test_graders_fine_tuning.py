@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import grader_answers as answers
 import keras
 import pytest
 from keras import layers
 
-import grader_answers as answers
 from helpers import config, graders, reference
 
 
@@ -94,7 +94,9 @@ def test_an_optimizer_string_the_model_was_not_compiled_with_is_still_caught(pha
     compiled with the phase-1 optimizer when the learner passes another name."""
     answers._unfreeze(phase1_model)
     loss_function = keras.losses.BinaryCrossentropy(from_logits=True)
-    result = graders.check_fine_tuning(phase1_model, loss_function, "sgd", [reference.logit_accuracy()])
+    result = graders.check_fine_tuning(
+        phase1_model, loss_function, "sgd", [reference.logit_accuracy()]
+    )
     assert set(result.codes) == {"optimizer-string", "not-recompiled"}, result.messages
 
 
@@ -133,11 +135,24 @@ def test_untouched_exercise_is_not_yet(phase1_model):
 
 @pytest.mark.parametrize(
     "arguments, code",
-    [(("model", "loss", "adam", "accuracy"), "wrong-type"), ((1, 2, 3, 4), "wrong-type"),
-     ((layers.Dense(1), "a", "b", "c"), "wrong-type"),
-     ((keras.Sequential([layers.Dense(1)]), "binary_crossentropy", "adam", ["accuracy"]), "base-missing"),
-     ((keras.Sequential([keras.Input((3,)), layers.Dense(1)]), keras.losses.BinaryCrossentropy(),
-       keras.optimizers.Adam(), []), "base-missing")],
+    [
+        (("model", "loss", "adam", "accuracy"), "wrong-type"),
+        ((1, 2, 3, 4), "wrong-type"),
+        ((layers.Dense(1), "a", "b", "c"), "wrong-type"),
+        (
+            (keras.Sequential([layers.Dense(1)]), "binary_crossentropy", "adam", ["accuracy"]),
+            "base-missing",
+        ),
+        (
+            (
+                keras.Sequential([keras.Input((3,)), layers.Dense(1)]),
+                keras.losses.BinaryCrossentropy(),
+                keras.optimizers.Adam(),
+                [],
+            ),
+            "base-missing",
+        ),
+    ],
     ids=["strings", "ints", "layer", "unbuilt-sequential", "model-without-base"],
 )
 def test_odd_inputs_get_a_verdict_never_an_exception(arguments, code):
@@ -147,9 +162,16 @@ def test_odd_inputs_get_a_verdict_never_an_exception(arguments, code):
     assert result.codes == [code], result.messages
 
 
-@pytest.mark.parametrize("answer", [answers.tune_reference, answers.tune_rate_not_reduced,
-                                    answers.tune_not_recompiled, answers.tune_nothing_frozen],
-                         ids=_name)
+@pytest.mark.parametrize(
+    "answer",
+    [
+        answers.tune_reference,
+        answers.tune_rate_not_reduced,
+        answers.tune_not_recompiled,
+        answers.tune_nothing_frozen,
+    ],
+    ids=_name,
+)
 def test_check_changes_nothing(phase1_model, answer):
     """Weights, trainable flags and compile state are the same after the check."""
     loss_function, optimizer, metrics = answer(phase1_model)

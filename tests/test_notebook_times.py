@@ -39,7 +39,9 @@ def test_every_notebook_states_its_run_time() -> None:
 
 
 @pytest.fixture(scope="module")
-def measured_seconds(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module) -> dict[str, float]:
+def measured_seconds(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch_module
+) -> dict[str, float]:
     """Run the course once, in order; seconds per notebook."""
     artifacts = tmp_path_factory.mktemp("artifacts")
     monkeypatch_module.setenv(config.ENV_ARTIFACTS_DIR, str(artifacts))

@@ -14,22 +14,31 @@ FINE_TUNING = config.PROJECT_ROOT / "solutions" / "05_fine_tuning.ipynb"
 
 
 @pytest.mark.slow
-def test_fine_tuning_notebook_runs_without_notebook_04(notebook_environment: NotebookEnvironment) -> None:
+def test_fine_tuning_notebook_runs_without_notebook_04(
+    notebook_environment: NotebookEnvironment,
+) -> None:
     # The kernel inherits the test's own (empty) artifacts folder, cache and progress file.
     empty_artifacts = notebook_environment.artifacts_dir
     notebook = nbformat.read(FINE_TUNING, as_version=4)
     client = NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(FINE_TUNING.parent)}}
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(FINE_TUNING.parent)}},
     )
     client.execute()  # raises CellExecutionError on any failing cell; the kernel inherits os.environ
 
     def text_of(cell: nbformat.NotebookNode) -> str:
         return "\n".join(
-            output.get("text", "") + str(output.get("data", {}).get("text/plain", "")) for output in cell.outputs
+            output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            for output in cell.outputs
         )
 
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert any("No model saved by notebook 04: training phase 1 now." in text_of(cell) for cell in code_cells)
+    assert any(
+        "No model saved by notebook 04: training phase 1 now." in text_of(cell)
+        for cell in code_cells
+    )
     grader_cells = [cell for cell in code_cells if "graders.check_" in cell.source]
     assert grader_cells, "05 has no grader cell"
     for cell in grader_cells:
@@ -37,7 +46,11 @@ def test_fine_tuning_notebook_runs_without_notebook_04(notebook_environment: Not
     # 05 finds nothing, trains phase 1 and saves it (its comparison reloads it), then saves
     # the fine-tuned model for 06; nothing else.
     written = sorted(path.name for path in empty_artifacts.iterdir())
-    expected = [reference.PHASE1_MODEL_FILE, reference.PHASE1_HISTORY_FILE, reference.FINE_TUNED_MODEL_FILE]
+    expected = [
+        reference.PHASE1_MODEL_FILE,
+        reference.PHASE1_HISTORY_FILE,
+        reference.FINE_TUNED_MODEL_FILE,
+    ]
     assert written == sorted(expected), written
 
 

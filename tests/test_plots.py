@@ -18,7 +18,11 @@ CLASS_NAMES = list(config.CLASS_NAMES)
 def solid_images(count: int, size: int = 16) -> np.ndarray:
     """`count` images, each one flat colour, so every image can be told apart by its pixels."""
     values = np.linspace(10, 245, count).round()
-    return np.broadcast_to(values[:, None, None, None], (count, size, size, 3)).astype("float32").copy()
+    return (
+        np.broadcast_to(values[:, None, None, None], (count, size, size, 3))
+        .astype("float32")
+        .copy()
+    )
 
 
 def shown_pixels(ax) -> np.ndarray:
@@ -213,7 +217,9 @@ def test_trainable_layers_chart_marks_fine_tune_at() -> None:
     (ax,) = figure.axes
     (marker,) = vertical_lines(ax)
     assert marker.get_xdata()[0] == 3.5
-    colours = {round(patch.get_x() + patch.get_width() / 2): patch.get_facecolor() for patch in ax.patches}
+    colours = {
+        round(patch.get_x() + patch.get_width() / 2): patch.get_facecolor() for patch in ax.patches
+    }
     assert colours[1] == colours[2] != colours[4] == colours[5]
     assert ax.get_title() == "title"
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
@@ -234,7 +240,14 @@ def test_figures_display_as_pictures_without_pyplot() -> None:
 def test_charts_display_as_png() -> None:
     from IPython.core.formatters import DisplayFormatter
 
-    history = SimpleNamespace(epoch=[0, 1], history={"accuracy": [0.5, 0.6], "val_accuracy": [0.5, 0.7],
-                                                     "loss": [1.0, 0.8], "val_loss": [0.9, 0.7]})
+    history = SimpleNamespace(
+        epoch=[0, 1],
+        history={
+            "accuracy": [0.5, 0.6],
+            "val_accuracy": [0.5, 0.7],
+            "loss": [1.0, 0.8],
+            "val_loss": [0.9, 0.7],
+        },
+    )
     data, _metadata = DisplayFormatter().format(plots.plot_learning_curves(history))
     assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n" and "image/jpeg" not in data

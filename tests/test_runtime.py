@@ -49,7 +49,11 @@ def test_native_stderr_is_silenced_and_restored() -> None:
         "os.write(2, b'shown\\n')\n"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", code], cwd=config.PROJECT_ROOT, capture_output=True, text=True,
-        env={**os.environ}, check=True,
+        [sys.executable, "-c", code],
+        cwd=config.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=True,
     )
     assert completed.stderr == "shown\n"

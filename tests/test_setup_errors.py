@@ -39,17 +39,25 @@ def test_data_errors_are_setup_errors() -> None:
 
 
 def test_a_missing_course_package_means_the_wrong_environment() -> None:
-    message = setup_errors.setup_problem(ModuleNotFoundError("No module named 'tensorflow'", name="tensorflow"))
+    message = setup_errors.setup_problem(
+        ModuleNotFoundError("No module named 'tensorflow'", name="tensorflow")
+    )
     assert message is not None and "make lab" in message
-    assert setup_errors.setup_problem(ModuleNotFoundError("No module named 'numpyy'", name="numpyy")) is None
+    assert (
+        setup_errors.setup_problem(ModuleNotFoundError("No module named 'numpyy'", name="numpyy"))
+        is None
+    )
     assert setup_errors.setup_problem(ValueError("a bug in the learner's code")) is None
 
 
 def test_a_setup_error_shows_its_message_and_fix_only(shell) -> None:
-    shown = _run(shell, "from helpers.data import DataError\n"
-                        f"def deep():\n    raise DataError({MISSING!r})\n"
-                        "def deeper():\n    deep()\n"
-                        "deeper()")
+    shown = _run(
+        shell,
+        "from helpers.data import DataError\n"
+        f"def deep():\n    raise DataError({MISSING!r})\n"
+        "def deeper():\n    deep()\n"
+        "deeper()",
+    )
     assert f"DataError: {MISSING}" in shown
     assert "Traceback" not in shown and "deeper()" not in shown  # no frames
 
@@ -86,11 +94,18 @@ def test_in_a_real_kernel_the_error_output_is_one_short_block(notebook_environme
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell("from helpers import setup_errors\nsetup_errors.install()"),
-        nbformat.v4.new_code_cell(f"from helpers.data import DataError\nraise DataError({MISSING!r})"),
+        nbformat.v4.new_code_cell(
+            f"from helpers.data import DataError\nraise DataError({MISSING!r})"
+        ),
         nbformat.v4.new_code_cell("1 / 0"),
     ]
-    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
-                                     resources={"metadata": {"path": str(config.PROJECT_ROOT)}})
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(config.PROJECT_ROOT)}},
+    )
     client.execute()
     setup_error = [o for o in notebook.cells[1].outputs if o.output_type == "error"]
     assert len(setup_error) == 1 and setup_error[0].ename == "DataError"

@@ -12,8 +12,14 @@ from helpers import config
 
 HELPERS = config.PROJECT_ROOT / "helpers"
 # What a learner's notebook imports (see the Setup cells of solutions/).
-LEARNER_IMPORTS = ("helpers", "helpers.config", "helpers.graders", "helpers.plots", "helpers.reference",
-                   "helpers.widgets")
+LEARNER_IMPORTS = (
+    "helpers",
+    "helpers.config",
+    "helpers.graders",
+    "helpers.plots",
+    "helpers.reference",
+    "helpers.widgets",
+)
 # Instructors' tools: commands, never imported by a notebook (CONTRIBUTING.md, "Where the line runs").
 INSTRUCTOR_MODULES = ("helpers.build", "helpers.grade", "benchmarks")
 # The bottom of the package: they import nothing of the course, so anything may use them.
@@ -29,7 +35,11 @@ def test_importing_what_notebooks_import_loads_no_instructor_tool() -> None:
         "print(sorted(m for m in sys.modules if any(m == t or m.startswith(t + '.') for t in tools)))\n"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", code], cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code],
+        cwd=config.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip().splitlines()[-1] == "[]"
@@ -40,15 +50,20 @@ def _course_imports(path) -> list[tuple[int, str, str | None]]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name, None) for alias in node.names
-                      if alias.name.split(".")[0] in ("helpers", "benchmarks")]
+            found += [
+                (node.lineno, alias.name, None)
+                for alias in node.names
+                if alias.name.split(".")[0] in ("helpers", "benchmarks")
+            ]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             if node.module.split(".")[0] in ("helpers", "benchmarks"):
                 found += [(node.lineno, node.module, alias.name) for alias in node.names]
     return found
 
 
-HELPER_FILES = sorted(path for path in HELPERS.rglob("*.py") if path.name != "__init__.py" or path.parent != HELPERS)
+HELPER_FILES = sorted(
+    path for path in HELPERS.rglob("*.py") if path.name != "__init__.py" or path.parent != HELPERS
+)
 
 
 @pytest.mark.parametrize("path", HELPER_FILES, ids=lambda p: str(p.relative_to(HELPERS)))
@@ -58,7 +73,9 @@ def test_nothing_in_helpers_imports_upward(path) -> None:
         where = f"{path.relative_to(config.PROJECT_ROOT)}:{line}"
         assert module != "helpers" or name is not None, f"{where}: bare `import helpers`"
         if module == "helpers":
-            assert (HELPERS / f"{name}.py").is_file() or (HELPERS / name / "__init__.py").is_file(), (
+            assert (HELPERS / f"{name}.py").is_file() or (
+                HELPERS / name / "__init__.py"
+            ).is_file(), (
                 f"{where}: `from helpers import {name}` takes a name from helpers/__init__.py"
             )
 
@@ -75,9 +92,9 @@ def test_course_modules_do_not_import_instructor_tools(path) -> None:
         pytest.skip("an instructor tool itself")
     for line, module, name in _course_imports(path):
         imported = f"{module}.{name}" if name else module
-        assert not any(imported == tool or imported.startswith(tool + ".") for tool in INSTRUCTOR_MODULES), (
-            f"{path.relative_to(config.PROJECT_ROOT)}:{line} imports {imported}"
-        )
+        assert not any(
+            imported == tool or imported.startswith(tool + ".") for tool in INSTRUCTOR_MODULES
+        ), f"{path.relative_to(config.PROJECT_ROOT)}:{line} imports {imported}"
 
 
 # The graders run one way: the checks (graders.py) call the rules (rules/) and wear the decorator

@@ -62,9 +62,13 @@ def test_environment_variable_forces_either_mode(monkeypatch: pytest.MonkeyPatch
     assert widgets.has_widget_frontend(mode="interactive") is True
 
 
-def test_argument_wins_over_environment(monkeypatch: pytest.MonkeyPatch, images: np.ndarray) -> None:
+def test_argument_wins_over_environment(
+    monkeypatch: pytest.MonkeyPatch, images: np.ndarray
+) -> None:
     monkeypatch.setenv(config.ENV_WIDGETS_MODE, "static")
-    assert isinstance(widgets.augmentation_explorer(images, interactive=True), widgets.AugmentationExplorer)
+    assert isinstance(
+        widgets.augmentation_explorer(images, interactive=True), widgets.AugmentationExplorer
+    )
     monkeypatch.setenv(config.ENV_WIDGETS_MODE, "interactive")
     assert isinstance(widgets.augmentation_explorer(images, interactive=False), Figure)
 
@@ -172,7 +176,9 @@ def browser_images() -> np.ndarray:
 
 
 def test_browser_steps_through_images_and_shows_the_prediction(browser_images: np.ndarray) -> None:
-    browser = widgets.prediction_browser(browser_images, LABELS, PROBABILITIES, CLASS_NAMES, interactive=True)
+    browser = widgets.prediction_browser(
+        browser_images, LABELS, PROBABILITIES, CLASS_NAMES, interactive=True
+    )
     assert browser.current_index == 0
     assert "true label: alpaca" in browser.text and "P(not alpaca) = 0.10" in browser.text
     first_picture = browser.picture.value
@@ -182,7 +188,8 @@ def test_browser_steps_through_images_and_shows_the_prediction(browser_images: n
     assert "WRONG" in browser.text
     assert browser.picture.value != first_picture
     np.testing.assert_array_equal(
-        np.asarray(browser.figure.axes[0].images[0].get_array()), plots.displayable(browser_images[1])
+        np.asarray(browser.figure.axes[0].images[0].get_array()),
+        plots.displayable(browser_images[1]),
     )
     browser.prev_button.click()
     browser.prev_button.click()
@@ -190,7 +197,9 @@ def test_browser_steps_through_images_and_shows_the_prediction(browser_images: n
 
 
 def test_misclassified_filter_keeps_exactly_the_mistakes(browser_images: np.ndarray) -> None:
-    browser = widgets.prediction_browser(browser_images, LABELS, PROBABILITIES, CLASS_NAMES, interactive=True)
+    browser = widgets.prediction_browser(
+        browser_images, LABELS, PROBABILITIES, CLASS_NAMES, interactive=True
+    )
     expected = [i for i in range(len(LABELS)) if (PROBABILITIES[i] > 0.5) != bool(LABELS[i])]
     assert expected == [1, 2]
     browser.misclassified_only.value = True
@@ -217,12 +226,16 @@ def test_filter_with_no_mistakes_says_so(browser_images: np.ndarray) -> None:
 
 def test_browser_shows_top5_imagenet_labels(browser_images: np.ndarray) -> None:
     top5 = [[("n", f"label{i}_{k}", 0.5 / (k + 1)) for k in range(5)] for i in range(6)]
-    browser = widgets.prediction_browser(browser_images, LABELS, None, CLASS_NAMES, top5, interactive=True)
+    browser = widgets.prediction_browser(
+        browser_images, LABELS, None, CLASS_NAMES, top5, interactive=True
+    )
     assert browser.misclassified_only.disabled  # no predictions of our own yet (notebook 03)
     browser.position_slider.value = 3
     assert "label3_0 0.50" in browser.text and "label3_4 0.10" in browser.text
     bars = browser.figure.axes[1]
-    assert [tick.get_text() for tick in bars.get_yticklabels()] == [f"label3_{k}" for k in range(4, -1, -1)]
+    assert [tick.get_text() for tick in bars.get_yticklabels()] == [
+        f"label3_{k}" for k in range(4, -1, -1)
+    ]
 
 
 # --- Fine-tuning explorer ---
@@ -230,13 +243,17 @@ def test_browser_shows_top5_imagenet_labels(browser_images: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def base_model():
-    return keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=config.IMG_SHAPE)
+    return keras.applications.MobileNetV2(
+        weights=None, include_top=False, input_shape=config.IMG_SHAPE
+    )
 
 
 @pytest.fixture(scope="module")
 def scratch_model():
     """A second copy whose flags the tests set, to count trainable parts the way Keras does."""
-    return keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=config.IMG_SHAPE)
+    return keras.applications.MobileNetV2(
+        weights=None, include_top=False, input_shape=config.IMG_SHAPE
+    )
 
 
 def counted_by_keras(model, fine_tune_at: int) -> tuple[int, int]:
@@ -253,11 +270,15 @@ def counted_by_keras(model, fine_tune_at: int) -> tuple[int, int]:
 
 
 def trainable_flags(model) -> list[bool]:
-    return [layer.trainable for layer in model.layers] + [weight.trainable for weight in model.weights]
+    return [layer.trainable for layer in model.layers] + [
+        weight.trainable for weight in model.weights
+    ]
 
 
 @pytest.mark.parametrize("frozen", [True, False], ids=["frozen-base", "unfrozen-base"])
-def test_fine_tune_slider_counts_what_keras_would_train(base_model, scratch_model, frozen: bool) -> None:
+def test_fine_tune_slider_counts_what_keras_would_train(
+    base_model, scratch_model, frozen: bool
+) -> None:
     base_model.trainable = not frozen
     flags_before = trainable_flags(base_model)
     explorer = widgets.fine_tuning_explorer(base_model, interactive=True)
@@ -289,4 +310,6 @@ def test_fine_tune_slider_redraws_and_finds_the_base_inside_a_model(base_model) 
     explorer.fine_tune_slider.value = 148
     assert explorer.picture.value != before
     assert explorer.summary.full_blocks == ("Conv_1",)
-    assert explorer.summary.partial_blocks == (("block_16", 3, 8),)  # block_16: layers 143-150, no shortcut
+    assert explorer.summary.partial_blocks == (
+        ("block_16", 3, 8),
+    )  # block_16: layers 143-150, no shortcut

@@ -59,7 +59,9 @@ def _safe_extract(archive: Path, target: Path, label: str) -> None:
             f"Check the address in --url or {config.ENV_DATASET_URL}."
         )
     # tarfile's "data" filter (Python >= 3.11.4) is a second line of defence; zipfile has no such option.
-    options = {"filter": "data"} if archive_format == "tar" and hasattr(tarfile, "data_filter") else {}
+    options = (
+        {"filter": "data"} if archive_format == "tar" and hasattr(tarfile, "data_filter") else {}
+    )
     try:
         shutil.unpack_archive(archive, target, archive_format, **options)
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
@@ -67,4 +69,3 @@ def _safe_extract(archive: Path, target: Path, label: str) -> None:
             f"The archive {label} cannot be extracted ({exc}); it may be truncated. Nothing was "
             "installed; run the command again."
         ) from exc
-

@@ -41,7 +41,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     if report.ok:
         print(report.summary())
         return 0
-    print(f"error: the dataset in {_show(args.dir)} has problems:\n{report.summary()}", file=sys.stderr)
+    print(
+        f"error: the dataset in {_show(args.dir)} has problems:\n{report.summary()}",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -59,9 +62,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
         count = report.counts.get(name)
         expected = report.expected_counts.get(name, 0)
         print(
-            f"  {name:<12}  " + (f"{count} images (manifest: {expected})" if count is not None else "missing")
+            f"  {name:<12}  "
+            + (f"{count} images (manifest: {expected})" if count is not None else "missing")
         )
-    print("  status        " + (report.summary() if report.ok else "problems:\n" + report.summary()))
+    print(
+        "  status        " + (report.summary() if report.ok else "problems:\n" + report.summary())
+    )
     models = config.keras_models_dir()
     origin = "$KERAS_HOME" if "KERAS_HOME" in os.environ else "default"
     print(f"Keras cache     {_show(models)} ({origin})")
@@ -97,10 +103,14 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--dir", type=Path, default=config.DATASET_DIR, help="dataset folder (default: dataset/)"
     )
-    common.add_argument("--manifest", type=Path, default=config.DATASET_MANIFEST, help=argparse.SUPPRESS)
+    common.add_argument(
+        "--manifest", type=Path, default=config.DATASET_MANIFEST, help=argparse.SUPPRESS
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     fetch = commands.add_parser(
-        "fetch", parents=[common], help="get the dataset and the weights (skipped when already there)"
+        "fetch",
+        parents=[common],
+        help="get the dataset and the weights (skipped when already there)",
     )
     fetch.add_argument(
         "--source", type=Path, help=f"a folder holding the images (or ${config.ENV_DATASET_SOURCE})"
@@ -112,7 +122,8 @@ def _parser() -> argparse.ArgumentParser:
         help=f"a folder holding the weight files (or ${config.ENV_WEIGHTS_SOURCE})",
     )
     fetch.add_argument(
-        "--weights-url", help=f"where to download the weight files from (or ${config.ENV_WEIGHTS_BASE_URL})"
+        "--weights-url",
+        help=f"where to download the weight files from (or ${config.ENV_WEIGHTS_BASE_URL})",
     )
     fetch.add_argument(
         "--force", action="store_true", help="fetch the dataset again even if dataset/ is fine"
@@ -123,12 +134,12 @@ def _parser() -> argparse.ArgumentParser:
         help="install a source whose images differ from the manifest",
     )
     fetch.set_defaults(func=_cmd_fetch)
-    commands.add_parser("verify", parents=[common], help="check and decode every image").set_defaults(
-        func=_cmd_verify
-    )
-    commands.add_parser("info", parents=[common], help="where the data and the weights are").set_defaults(
-        func=_cmd_info
-    )
+    commands.add_parser(
+        "verify", parents=[common], help="check and decode every image"
+    ).set_defaults(func=_cmd_verify)
+    commands.add_parser(
+        "info", parents=[common], help="where the data and the weights are"
+    ).set_defaults(func=_cmd_info)
     return parser
 
 
@@ -146,9 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("Interrupted. Nothing half-done was left behind; run the command again.", file=sys.stderr)
+        print(
+            "Interrupted. Nothing half-done was left behind; run the command again.",
+            file=sys.stderr,
+        )
         return 130
     finally:
         log.removeHandler(handler)
         log.setLevel(previous_level)
-

@@ -90,8 +90,6 @@ def git_blob_sha1(path: Path) -> str:
     return _file_digest(path, "sha1", prefix=b"blob %d\0" % Path(path).stat().st_size)
 
 
-
-
 @contextlib.contextmanager
 def _temporary_dir(parent: Path, prefix: str) -> Iterator[Path]:
     """A scratch folder in `parent` (same filesystem, so os.replace is atomic), always removed."""
@@ -137,7 +135,9 @@ def _download_failure(url: str, exc: BaseException, what: str, fix: str) -> Data
 
     if (error := first(urllib.error.HTTPError)) is not None:
         cause = f"the server answered {error.code} {error.reason} (wrong address, or the file has moved)"
-    elif (error := first((urllib.error.ContentTooShortError, http.client.IncompleteRead))) is not None:
+    elif (
+        error := first((urllib.error.ContentTooShortError, http.client.IncompleteRead))
+    ) is not None:
         cause = f"the transfer was interrupted ({error}); run the command again"
     elif (error := first((urllib.error.URLError, ConnectionError, TimeoutError))) is not None:
         cause = f"no connection ({getattr(error, 'reason', error)}): no network, or a wrong address"

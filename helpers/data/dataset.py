@@ -1,7 +1,7 @@
 """Checking a dataset folder against the manifest: what is there, what is missing, what is broken.
 
-    verify_dataset(directory)    the full check: checksums and a decode of every image
-    require_dataset(directory)   the quick check every notebook runs; raises DataError with the fix
+verify_dataset(directory)    the full check: checksums and a decode of every image
+require_dataset(directory)   the quick check every notebook runs; raises DataError with the fix
 """
 
 from __future__ import annotations
@@ -147,7 +147,11 @@ class VerifyReport:
     def ok(self) -> bool:
         """Every manifest file present and intact, every image decodable. Extra images are fine."""
         return not (
-            self.missing_classes or self.empty_classes or self.differ or self.missing or self.undecodable
+            self.missing_classes
+            or self.empty_classes
+            or self.differ
+            or self.missing
+            or self.undecodable
         )
 
     def problems(self) -> list[str]:
@@ -169,8 +173,12 @@ class VerifyReport:
                 f"({', '.join(config.IMAGE_EXTENSIONS)}). To restore the course's images, {hint}."
             )
         for relative, reason in self.undecodable.items():
-            fix = "delete it" + (f", or restore the course's copy: {hint}" if relative in self.differ else "")
-            found.append(f"{_show(where / relative)} cannot be used as an image: {reason}. Fix: {fix}.")
+            fix = "delete it" + (
+                f", or restore the course's copy: {hint}" if relative in self.differ else ""
+            )
+            found.append(
+                f"{_show(where / relative)} cannot be used as an image: {reason}. Fix: {fix}."
+            )
         changed = [path for path in self.differ if path not in self.undecodable]
         if changed:
             found.append(
@@ -192,9 +200,13 @@ class VerifyReport:
             return "\n".join(f"- {problem}" for problem in self.problems())
         per_class = ", ".join(f"{name} {count}" for name, count in self.counts.items())
         checks = "match the manifest" + (" and decode" if self.decoded_all else "")
-        text = f"{self.total} images OK ({per_class}) in {_show(self.directory)}: all files {checks}."
+        text = (
+            f"{self.total} images OK ({per_class}) in {_show(self.directory)}: all files {checks}."
+        )
         if self.manifest.name == ACCEPTED_MANIFEST_NAME:
-            text += f" Checked against {ACCEPTED_MANIFEST_NAME} (installed with --accept-different)."
+            text += (
+                f" Checked against {ACCEPTED_MANIFEST_NAME} (installed with --accept-different)."
+            )
         if self.extra:
             text += f" {len(self.extra)} of them are not in the manifest (your own?): {_listing(self.extra)}."
         if self.ignored:
@@ -208,11 +220,14 @@ def _missing_class_sentence(directory: Path, class_name: str) -> str:
     near = [
         child.name
         for child in sorted(directory.iterdir())
-        if child.is_dir() and child.name != class_name and class_for_folder(child.name) == class_name
+        if child.is_dir()
+        and child.name != class_name
+        and class_for_folder(child.name) == class_name
     ]
     if near:
         return (
-            sentence + f" Rename {_show(directory / near[0])} to '{class_name}', or {_fetch_hint(directory)}."
+            sentence
+            + f" Rename {_show(directory / near[0])} to '{class_name}', or {_fetch_hint(directory)}."
         )
     return sentence + f" To get it, {_fetch_hint(directory)}."
 
@@ -277,4 +292,3 @@ def require_dataset(
             + "\n".join(f"- {problem}" for problem in problems)
         )
     return Path(directory)
-

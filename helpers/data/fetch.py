@@ -95,7 +95,6 @@ def _copy_into(plan: Mapping[str, Mapping[str, Path]], target: Path, move: bool)
                 shutil.copyfile(source, destination)
 
 
-
 def _dataset_offline_fix(directory: Path) -> str:
     """What to do about the dataset without a network."""
     return (
@@ -105,14 +104,15 @@ def _dataset_offline_fix(directory: Path) -> str:
     )
 
 
-
 def _download_archive(url: str, scratch: Path, directory: Path) -> Path:
     """Download an archive with keras.utils.get_file into scratch, check and extract it there."""
     name = PurePosixPath(urllib.parse.urlsplit(url).path).name or "alpaca-dataset-archive"
     log.info("Dataset: downloading %s", url)
     try:
         archive = Path(
-            _keras_get_file()(fname=name, origin=url, cache_dir=str(scratch), cache_subdir="download")
+            _keras_get_file()(
+                fname=name, origin=url, cache_dir=str(scratch), cache_subdir="download"
+            )
         )
     except Exception as exc:  # get_file raises a bare Exception for every URL error
         fix = f"Check --url / {config.ENV_DATASET_URL}. " + _dataset_offline_fix(directory)
@@ -140,7 +140,9 @@ def _download_kaggle(directory: Path) -> Path:
         ) from exc
 
 
-def _judge_source(report: VerifyReport, origin: str, directory: Path, allow_different: bool) -> bool:
+def _judge_source(
+    report: VerifyReport, origin: str, directory: Path, allow_different: bool
+) -> bool:
     """Refuse a source that would break training or differs from the manifest; True if it differs."""
     unusable = [f"'{path}': {reason}" for path, reason in list(report.undecodable.items())[:5]]
     unusable += [f"no images for '{name}'" for name in report.empty_classes]
@@ -168,7 +170,9 @@ def _judge_source(report: VerifyReport, origin: str, directory: Path, allow_diff
             "(allow_different=True in Python)."
         )
     log.warning(
-        "%s Installing it anyway (--accept-different); recorded in %s.", facts, ACCEPTED_MANIFEST_NAME
+        "%s Installing it anyway (--accept-different); recorded in %s.",
+        facts,
+        ACCEPTED_MANIFEST_NAME,
     )
     return True
 
@@ -281,4 +285,3 @@ def fetch_dataset(
         _install(staged, directory, scratch, _manifest_text(staged) if differs else None)
     log.info("Dataset: installed %d images in %s from %s.", report.total, _show(directory), origin)
     return directory
-

@@ -31,8 +31,12 @@ OFFICIAL_WEIGHTS_GIT_SHA1: dict[str, str] = {
 }
 # sha256 of the rebuilt stand-ins used by tests and CI (keras-standin/README.md).
 STANDIN_WEIGHTS_SHA256: dict[str, str] = {
-    config.WEIGHT_FILES["with_top"]: "1b72ce56804bcb0b68c48d9c9b89b60280f44d7b1965a4b0e3900f8786b2800a",
-    config.WEIGHT_FILES["no_top"]: "71e4c4ec4aa24c9c951b9265d6de42e1336dcf614c2214fa6a989208615e232c",
+    config.WEIGHT_FILES[
+        "with_top"
+    ]: "1b72ce56804bcb0b68c48d9c9b89b60280f44d7b1965a4b0e3900f8786b2800a",
+    config.WEIGHT_FILES[
+        "no_top"
+    ]: "71e4c4ec4aa24c9c951b9265d6de42e1336dcf614c2214fa6a989208615e232c",
 }
 PROVENANCE_OFFICIAL = "official Keras weights"
 PROVENANCE_STANDIN = "stand-in weights (rebuilt, not the official files)"
@@ -87,7 +91,9 @@ def _stage_weight(
     md5 = config.CLASS_INDEX_MD5 if name == config.CLASS_INDEX_FILE else None
     log.info("Weights: downloading %s", url)
     try:
-        _keras_get_file()(fname=name, origin=url, file_hash=md5, cache_dir=str(scratch), cache_subdir="")
+        _keras_get_file()(
+            fname=name, origin=url, file_hash=md5, cache_dir=str(scratch), cache_subdir=""
+        )
     except Exception as exc:  # get_file raises a bare Exception for every URL error
         fix = _weights_offline_fix(models, _weight_files())
         if mirror:
@@ -108,7 +114,11 @@ def fetch_weights(source: Path | str | None = None, base_url: str | None = None)
     models = config.keras_models_dir()
     todo = [name for name in _weight_files() if _weight_file_problem(models / name) is not None]
     if not todo:
-        log.info("Weights: already in %s: %s. Nothing downloaded.", _show(models), weights_provenance(models))
+        log.info(
+            "Weights: already in %s: %s. Nothing downloaded.",
+            _show(models),
+            weights_provenance(models),
+        )
         return models
     folder_text = source or os.environ.get(config.ENV_WEIGHTS_SOURCE)
     folder = Path(folder_text).expanduser() if folder_text else None
@@ -122,7 +132,12 @@ def fetch_weights(source: Path | str | None = None, base_url: str | None = None)
     with _temporary_dir(models, prefix=".alpaca-download-") as scratch:
         origins = {
             name: _stage_weight(
-                name, folder, chosen_base or config.KERAS_WEIGHTS_BASE_URL, bool(chosen_base), scratch, models
+                name,
+                folder,
+                chosen_base or config.KERAS_WEIGHTS_BASE_URL,
+                bool(chosen_base),
+                scratch,
+                models,
             )
             for name in todo
         }
@@ -167,6 +182,6 @@ def weights_provenance(path: Path | str | None = None) -> str:
         return next(iter(kinds.values()))
     missing = [name for name in config.WEIGHT_FILES.values() if name not in kinds]
     return "; ".join(
-        [f"{name}: {kind}" for name, kind in kinds.items()] + [f"{name}: missing" for name in missing]
+        [f"{name}: {kind}" for name, kind in kinds.items()]
+        + [f"{name}: missing" for name in missing]
     )
-
