@@ -31,18 +31,19 @@ SECRET_VALUE = "tok-8c1f0e5d9b7a-never-show-me"
 TIMEOUT_S = 75
 MEMORY_MB = 1800
 
-EXPECTED = {  # learner: (datasets, data_augmenter, alpaca_model, fine_tuning, status)
-    "solutions": ("passed", "passed", "passed", "passed", "graded"),
-    "untouched": ("not yet", "not yet", "not yet", "not yet", "graded"),
-    "endless_loop": ("error", "missing", "missing", "missing", "incomplete"),
-    "memory_hog": ("error", "missing", "missing", "missing", "incomplete"),
-    "reads_secret": ("failed", "missing", "missing", "missing", "graded"),
-    "writes_outside": ("passed", "missing", "missing", "missing", "graded"),
-    "not_json": ("error", "missing", "missing", "missing", "incomplete"),
-    "empty": ("error", "missing", "missing", "missing", "incomplete"),
-    "nbformat3": ("passed", "missing", "missing", "missing", "graded"),
-    "own_helpers": ("not yet", "missing", "missing", "missing", "graded"),
-    "missing_module": ("failed", "missing", "missing", "missing", "graded"),
+EXPECTED = {  # learner: (datasets, data_augmenter, alpaca_model, fine_tuning,
+    # representative_dataset, status)
+    "solutions": ("passed", "passed", "passed", "passed", "passed", "graded"),
+    "untouched": ("not yet", "not yet", "not yet", "not yet", "not yet", "graded"),
+    "endless_loop": ("error", "missing", "missing", "missing", "missing", "incomplete"),
+    "memory_hog": ("error", "missing", "missing", "missing", "missing", "incomplete"),
+    "reads_secret": ("failed", "missing", "missing", "missing", "missing", "graded"),
+    "writes_outside": ("passed", "missing", "missing", "missing", "missing", "graded"),
+    "not_json": ("error", "missing", "missing", "missing", "missing", "incomplete"),
+    "empty": ("error", "missing", "missing", "missing", "missing", "incomplete"),
+    "nbformat3": ("passed", "missing", "missing", "missing", "missing", "graded"),
+    "own_helpers": ("not yet", "missing", "missing", "missing", "missing", "graded"),
+    "missing_module": ("failed", "missing", "missing", "missing", "missing", "graded"),
 }
 PROBLEMS = {
     "endless_loop": f"01: timeout after {TIMEOUT_S} s",
@@ -107,17 +108,18 @@ def test_every_learner_gets_one_row_with_the_expected_verdicts(graded: dict) -> 
     rows = graded["rows"]
     assert graded["exit_code"] == 0
     assert sorted(rows) == sorted(EXPECTED)
-    for learner, (datasets, augmenter, model, fine_tuning, status) in EXPECTED.items():
+    for learner, expected in EXPECTED.items():
         row = rows[learner]
         got = (
             row["datasets"],
             row["data_augmenter"],
             row["alpaca_model"],
             row["fine_tuning"],
+            row["representative_dataset"],
             row["status"],
         )
-        assert got == (datasets, augmenter, model, fine_tuning, status), (learner, row)
-        assert row["passed_count"] == str(got[:4].count("passed"))
+        assert got == expected, (learner, row)
+        assert row["passed_count"] == str(got[:5].count("passed"))
         assert row["problem"] == PROBLEMS.get(learner, ""), (learner, row)
 
 

@@ -55,7 +55,7 @@ def setup_notebook(*args, **kwargs):
 
 
 def graded_notebooks(folder: Path) -> list[Path]:
-    """The notebooks of `folder` that hold a graded exercise (01, 02, 04, 05 today)."""
+    """The notebooks of `folder` that hold a graded exercise (01, 02, 04, 05, 06 today)."""
     return [
         p
         for p in sorted(folder.glob(tagging.NOTEBOOK_GLOB))

@@ -6,7 +6,10 @@ needs that model's structure, not its trained weights, so each grading worker
 builds once the course's reference model (ImageNet base, untrained head,
 compiled as in phase 1) with an empty history, saves it as
 `reference.save_phase1` does, and every notebook's sandbox gets a copy in its
-`ALPACA_ARTIFACTS_DIR`. The notebook then loads it in a few seconds.
+`ALPACA_ARTIFACTS_DIR`. The notebook then loads it in a few seconds. The same
+model is saved as notebook 06's fine-tuned model (`reference.save_fine_tuned`):
+`check_representative_dataset` reads only how it scales its inputs, and 06
+would otherwise train one (minutes) before its exercise.
 
 It is built in a separate Python process, so that a Dask worker never imports
 TensorFlow itself, and cached per worker machine in
@@ -42,6 +45,7 @@ reference.compile_for_phase1(model)
 history = keras.callbacks.History()
 history.epoch, history.history = [], {}
 reference.save_phase1(model, history, Path(sys.argv[1]))
+reference.save_fine_tuned(model, Path(sys.argv[1]))
 """
 
 
