@@ -71,12 +71,16 @@ def make_lab_command(port: int) -> list[str]:
 
 def test_the_lab_command_installs_and_downloads_nothing() -> None:
     """What the slow test runs, dry: only `jupyter lab`, no pip, no venv, no fetch."""
+    # Under `make test` this runs inside make: without the parent's MAKEFLAGS/MAKELEVEL the
+    # dry run prints only its own commands, not "make[1]: Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     dry_run = subprocess.run(
-        ["make", "-n", *make_lab_command(8888)[1:]],
+        ["make", "-n", "--no-print-directory", *make_lab_command(8888)[1:]],
         cwd=config.PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
     assert dry_run.returncode == 0, dry_run.stderr
     commands = [line for line in dry_run.stdout.splitlines() if line.strip()]
