@@ -90,6 +90,9 @@ ENV_GRADE_CACHE = "ALPACA_GRADE_CACHE"  # where a grading worker keeps the phase
 
 # What notebooks save for later ones (git-ignored); tests point it at empty folders.
 ARTIFACTS_DIR: Path = Path(os.environ.get(ENV_ARTIFACTS_DIR, PROJECT_ROOT / "artifacts"))
+PHASE1_MODEL_FILE: str = "alpaca_phase1.keras"  # notebook 04's model, loaded by 05
+PHASE1_HISTORY_FILE: str = "alpaca_phase1_history.json"  # its training history, plotted in 05
+FINE_TUNED_MODEL_FILE: str = "alpaca_fine_tuned.keras"  # notebook 05's model, exported by 06
 
 # --- Downloads (the real ones; tests point the URLs at a local server) ---
 KAGGLE_DATASET: str = "sid4sal/alpaca-dataset-small"

@@ -18,8 +18,8 @@ from keras import layers
 
 from helpers import config, model_facts
 
-PHASE1_MODEL_FILE = "alpaca_phase1.keras"
-PHASE1_HISTORY_FILE = "alpaca_phase1_history.json"
+PHASE1_MODEL_FILE = config.PHASE1_MODEL_FILE
+PHASE1_HISTORY_FILE = config.PHASE1_HISTORY_FILE
 
 
 def make_datasets(
@@ -330,7 +330,7 @@ def predict_dataset(
 
 # --- Notebook 05 saves the fine-tuned model; notebook 06 exports it ---
 
-FINE_TUNED_MODEL_FILE = "alpaca_fine_tuned.keras"
+FINE_TUNED_MODEL_FILE = config.FINE_TUNED_MODEL_FILE
 
 
 def train_fine_tuned(

@@ -1,5 +1,7 @@
 """Fixtures shared by the tests: tiny image sets, and private folders for each test.
 
+The session has its own grading cache (the phase-1 stand-in, built once).
+
 Every test gets its own progress file (graders record progress in-process, and a
 notebook's `graders.summary()` would show it). A test that runs a notebook also
 asks for `notebook_environment`: its own Keras cache, progress file and artifacts
@@ -8,6 +10,7 @@ folder, put into the environment its kernels inherit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,19 @@ def private_progress_file(
     path = tmp_path_factory.mktemp("progress") / "progress.json"
     monkeypatch.setenv(config.ENV_PROGRESS_FILE, str(path))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_grade_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A grading stand-in cache for this test session alone.
+
+    The default cache is machine-wide and outlives a checkout: a stand-in that
+    another checkout built would be graded with instead of the one this code builds.
+    """
+    path = tmp_path_factory.mktemp("grade-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(config.ENV_GRADE_CACHE, str(path))
+        yield path
 
 
 @pytest.fixture

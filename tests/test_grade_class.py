@@ -27,10 +27,9 @@ pytestmark = pytest.mark.slow
 
 SECRET_NAME = "ALPACA_TEST_INSTRUCTOR_TOKEN"
 SECRET_VALUE = "tok-8c1f0e5d9b7a-never-show-me"
-# Generous for a loaded 2-core machine; the endless loop costs this long on one worker.
-# Notebook 06 alone takes about 90 s to grade on 2 idle cores (kernel start, model load, its
-# graded cells); with two workers busy it needs more. The endless loop waits this long too.
-TIMEOUT_S = 240
+# Per notebook. A graded notebook takes 4-8 s on 2 idle cores (benchmark: grade_s_per_learner
+# for five); 90 s leaves room for a loaded machine. The endless loop waits this long.
+TIMEOUT_S = 90
 MEMORY_MB = 1800
 
 EXPECTED = {  # learner: (datasets, data_augmenter, alpaca_model, fine_tuning,

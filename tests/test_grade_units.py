@@ -327,3 +327,47 @@ def test_sandboxes_of_dead_grading_processes_are_swept(
         and live.exists()
         and (tmp_path / f"{sandbox.SANDBOX_PREFIX}cache-0").exists()
     )
+
+
+# --- the stand-in models a grading worker builds once and caches ---
+
+
+def fake_builder(calls: list[str]):
+    """Stands in for the build subprocess: writes every stand-in file, notes that it ran."""
+
+    def run(command: list[str], **_: object) -> SimpleNamespace:
+        from helpers.grade import stand_in
+
+        calls.append(command[-1])
+        for name in stand_in.STAND_IN_FILES:
+            (Path(command[-1]) / name).write_text("model")
+        return SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    return run
+
+
+def test_the_stand_in_is_built_once_and_rebuilt_when_incomplete(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from helpers.grade import stand_in
+
+    calls: list[str] = []
+    monkeypatch.setenv(config.ENV_GRADE_CACHE, str(tmp_path / "cache"))
+    monkeypatch.setattr(stand_in.subprocess, "run", fake_builder(calls))
+    folder = stand_in.phase1_stand_in(None)
+    assert sorted(os.listdir(folder)) == sorted(stand_in.STAND_IN_FILES)
+    assert stand_in.phase1_stand_in(None) == folder and len(calls) == 1  # cached
+    # What an older build (one without notebook 06's model) left behind is not reused.
+    (folder / config.FINE_TUNED_MODEL_FILE).unlink()
+    assert stand_in.phase1_stand_in(None) == folder and len(calls) == 2
+    assert (folder / config.FINE_TUNED_MODEL_FILE).is_file()
+
+
+def test_the_stand_in_cache_key_follows_the_build_script(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from helpers.grade import stand_in
+
+    before = stand_in._cache_key(None)
+    monkeypatch.setattr(stand_in, "_BUILD_SCRIPT", stand_in._BUILD_SCRIPT + "\n# changed\n")
+    assert stand_in._cache_key(None) != before

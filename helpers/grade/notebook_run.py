@@ -208,6 +208,8 @@ def run_notebook(
             timeout=int(settings.timeout_s + CELL_TIMEOUT_MARGIN_S),
             startup_timeout=int(settings.timeout_s),
             record_timing=True,
+            # The kernel is killed below anyway; a graceful shutdown costs about a second.
+            shutdown_kernel="immediate",
         )
         environment = sandbox.kernel_environment(box, safe_name, settings.pass_env)
         problem = None

@@ -34,6 +34,12 @@ from helpers import config
 
 REFERENCE_SOURCE: Path = config.PROJECT_ROOT / "helpers" / "reference.py"
 BUILD_TIMEOUT_S = 600
+# What a complete stand-in folder holds (the build script writes them all).
+STAND_IN_FILES: tuple[str, ...] = (
+    config.PHASE1_MODEL_FILE,
+    config.PHASE1_HISTORY_FILE,
+    config.FINE_TUNED_MODEL_FILE,
+)
 
 _BUILD_SCRIPT = """
 import sys
@@ -62,8 +68,14 @@ def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
 
 
 def _cache_key(weights_dir: Path | None) -> str:
-    """A digest of what the stand-in depends on: the reference code and the weight files' contents."""
-    digest = hashlib.sha256(REFERENCE_SOURCE.read_bytes())
+    """A digest of what the stand-in depends on: the build script, the reference code, the weights.
+
+    The build script is part of the key because the cache outlives a checkout:
+    a stand-in built by older code (one without the fine-tuned model, say)
+    must not be reused by newer code.
+    """
+    digest = hashlib.sha256(_BUILD_SCRIPT.encode())
+    digest.update(REFERENCE_SOURCE.read_bytes())
     if weights_dir is not None:
         for name in sorted(config.WEIGHT_FILES.values()):
             path = weights_dir / name
@@ -86,8 +98,9 @@ def phase1_stand_in(weights_dir: Path | None) -> Path:
     folder = root / f"phase1-{_cache_key(weights_dir)}"
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if (folder / "alpaca_phase1_history.json").is_file():
+        if all((folder / name).is_file() for name in STAND_IN_FILES):
             return folder
+        shutil.rmtree(folder, ignore_errors=True)  # incomplete: build it again
         staging = Path(tempfile.mkdtemp(prefix="phase1-", dir=root))
         environment = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
