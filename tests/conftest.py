@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fixtures.data_factory import image_set, write_manifest
 from fixtures.isolation import NotebookEnvironment, make_notebook_environment
 
 from helpers import config
+
+if TYPE_CHECKING:  # TensorFlow is imported only by the tests that build a model
+    import keras
 
 
 @pytest.fixture
@@ -65,3 +69,19 @@ def notebook_environment(
     for name, value in environment.variables().items():
         monkeypatch.setenv(name, value)
     return environment
+
+
+@pytest.fixture(scope="module")
+def shared_model() -> keras.Model:
+    """The course's model, built once per test module (MobileNetV2 takes seconds to build)."""
+    from helpers import reference
+
+    return reference.alpaca_model(config.IMG_SIZE, reference.data_augmenter())
+
+
+@pytest.fixture
+def phase1_model(shared_model: keras.Model) -> keras.Model:
+    """The shared model put back as notebook 04 leaves it, before each test."""
+    import grader_answers
+
+    return grader_answers.back_to_phase1(shared_model)

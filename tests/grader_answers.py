@@ -836,6 +836,14 @@ base_learning_rate = config.BASE_LEARNING_RATE
 fine_tune_at = config.FINE_TUNE_AT
 
 
+def back_to_phase1(model: keras.Model) -> keras.Model:
+    """The model as notebook 04 leaves it: base frozen, compiled at the base rate."""
+    model.trainable = True
+    reference.find_base_model(model).trainable = False
+    reference.compile_for_phase1(model)
+    return model
+
+
 def _unfreeze(model: keras.Model, at: int = fine_tune_at) -> keras.Model:
     base_model = reference.find_base_model(model)
     base_model.trainable = True

@@ -1,7 +1,8 @@
 """check_fine_tuning: correct set-ups pass, each mistake fails with its own message.
 
-One phase-1 model is built for the module; `phase1_model` puts it back into
-its phase-1 state (base frozen, compiled at the base rate) before each test.
+One phase-1 model is built for the module (`shared_model`, tests/conftest.py);
+`phase1_model` puts it back into its phase-1 state (base frozen, compiled at
+the base rate) before each test.
 """
 
 from __future__ import annotations
@@ -21,30 +22,11 @@ def _name(value: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def shared_model() -> keras.Model:
-    return reference.alpaca_model(config.IMG_SIZE, reference.data_augmenter())
-
-
-def _back_to_phase1(model: keras.Model) -> keras.Model:
-    """The model as notebook 04 leaves it: base frozen, compiled at the base rate."""
-    model.trainable = True
-    reference.find_base_model(model).trainable = False
-    reference.compile_for_phase1(model)
-    return model
-
-
-@pytest.fixture
-def phase1_model(shared_model: keras.Model) -> keras.Model:
-    """The shared model as notebook 04 leaves it."""
-    return _back_to_phase1(shared_model)
-
-
-@pytest.fixture(scope="module")
 def graded(shared_model: keras.Model) -> answers.GradedOnce:
     """Each mistake answer applied to the phase-1 model, then graded (once per module)."""
 
     def grade(answer):
-        model = _back_to_phase1(shared_model)
+        model = answers.back_to_phase1(shared_model)
         return graders.check_fine_tuning(model, *answer(model))
 
     return answers.GradedOnce(grade)

@@ -18,20 +18,6 @@ import pytest
 from helpers import config, graders, reference
 
 
-@pytest.fixture(scope="module")
-def shared_model() -> keras.Model:
-    return reference.alpaca_model(config.IMG_SIZE, reference.data_augmenter())
-
-
-@pytest.fixture
-def phase1_model(shared_model: keras.Model) -> keras.Model:
-    """The shared model as notebook 04 leaves it."""
-    shared_model.trainable = True
-    reference.find_base_model(shared_model).trainable = False
-    reference.compile_for_phase1(shared_model)
-    return shared_model
-
-
 @pytest.fixture
 def notebook_function(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[..., Any]], None]:
     """Define a function as the learner's `prepare_fine_tuning` in the notebook (`__main__`)."""
