@@ -440,6 +440,25 @@ def test_cli_failure_is_one_message_without_traceback(tmp_path: Path) -> None:
     )
 
 
+def test_cli_output_into_a_closed_pipe_ends_quietly(dataset: Path, manifest: Path) -> None:
+    """`python -m helpers.data info | head -1`: the reader has gone; no traceback, status 141."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails, as after `head` has exited
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "helpers.data", "info", "--dir", str(dataset)]
+            + ["--manifest", str(manifest)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=config.PROJECT_ROOT,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
 def test_importing_the_module_does_not_start_tensorflow() -> None:
     code = "import sys, helpers.data; sys.exit(int('keras' in sys.modules or 'tensorflow' in sys.modules))"
     assert (
