@@ -14,8 +14,10 @@ would otherwise train one (minutes) before its exercise.
 It is built in a separate Python process, so that a Dask worker never imports
 TensorFlow itself, and cached per worker machine in
 `$ALPACA_GRADE_CACHE` (default: a folder in the system's temporary directory),
-keyed by the reference code and the weight files; a file lock keeps two
-workers on one machine from building it at the same time.
+keyed by the build script, the reference code and the weight files, and used
+only when it holds every file in `STAND_IN_FILES`; a file lock keeps two
+workers on one machine from building it at the same time. Folders of other
+keys are left alone (another checkout may be grading with them).
 """
 
 from __future__ import annotations
