@@ -114,29 +114,29 @@ def test_notebooks_ask_for_the_python3_kernel(notebook: Path) -> None:
     assert kernelspec.get("name") == "python3", f"{notebook.name}: kernelspec {kernelspec}"
 
 
-def _pytest_header_and_summary(env_changes: dict[str, str], tmp_path: Path) -> tuple[int, str]:
-    """Run an empty selection of this suite in a subprocess; its exit code and output."""
-    env = {key: value for key, value in os.environ.items() if key != config.ENV_WEIGHTS_SOURCE}
-    env |= {"KERAS_HOME": str(tmp_path / "empty-keras-home")} | env_changes
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "addopts=",
-            "tests/test_benchmark.py",
-            "-k",
-            "no_test_has_this_name",
-        ],
+# Selects no test: what a run prints around its (empty) results.
+NO_TEST = ["-k", "no_test_has_this_name"]
+
+
+def _run_suite(
+    arguments: list[str], env: dict[str, str] | None = None, timeout: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run this suite's pytest on `arguments` in a subprocess (no cache, no default options)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "addopts=", *arguments],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
+
+
+def _pytest_header_and_summary(env_changes: dict[str, str], tmp_path: Path) -> tuple[int, str]:
+    """Run an empty selection of this suite in a subprocess; its exit code and output."""
+    env = {key: value for key, value in os.environ.items() if key != config.ENV_WEIGHTS_SOURCE}
+    env |= {"KERAS_HOME": str(tmp_path / "empty-keras-home")} | env_changes
+    completed = _run_suite(["tests/test_benchmark.py", *NO_TEST], env)
     return completed.returncode, completed.stdout
 
 
@@ -198,24 +198,8 @@ def test_a_failed_import_of_a_pinned_package_fails_with_the_fix(
 def _browser_tests_output(chromium: str, tmp_path: Path) -> tuple[int, str]:
     """Run only the browser tests in a subprocess, with Chromium looked for at `chromium`."""
     env = dict(os.environ) | {"ALPACA_TEST_CHROMIUM": chromium}
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "addopts=",
-            "-rs",
-            f"--basetemp={tmp_path / 'basetemp'}",
-            "tests/test_browser.py",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    completed = _run_suite(
+        ["-rs", f"--basetemp={tmp_path / 'basetemp'}", "tests/test_browser.py"], env, timeout=300
     )
     return completed.returncode, completed.stdout
 
@@ -235,23 +219,6 @@ def test_a_skipped_browser_test_is_announced_loudly_with_the_install_command(
 def test_the_browser_announcement_is_absent_when_no_browser_test_was_skipped(
     tmp_path: Path,
 ) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "addopts=",
-            "tests/test_browser.py",
-            "-k",
-            "no_test_has_this_name",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    completed = _run_suite(["tests/test_browser.py", *NO_TEST])
     assert "collected 3 items / 3 deselected" in completed.stdout, completed.stdout
     assert "DID NOT RUN" not in completed.stdout
