@@ -100,25 +100,21 @@ def test_course_modules_do_not_import_instructor_tools(path) -> None:
 # The graders run one way: the checks (graders.py) call the rules (rules/) and wear the decorator
 # (check_runner.py); a rule or the decorator that imported the checks would run back up.
 GRADER_MACHINERY = sorted((HELPERS / "rules").glob("*.py")) + [HELPERS / "check_runner.py"]
-
-
-@pytest.mark.parametrize("path", GRADER_MACHINERY, ids=lambda p: str(p.relative_to(HELPERS)))
-def test_grader_rules_and_runner_do_not_import_the_checks(path) -> None:
-    for line, module, name in _course_imports(path):
-        imported = f"{module}.{name}" if name else module
-        assert "helpers.graders" not in (module, imported), (
-            f"{path.relative_to(config.PROJECT_ROOT)}:{line} imports {imported}"
-        )
-
-
 # helpers.widgets re-exports the explorers (helpers/explorers/); they must not import it back.
 EXPLORER_MODULES = sorted((HELPERS / "explorers").glob("*.py"))
+MODULES_BELOW_A_FACADE = [(path, "helpers.graders") for path in GRADER_MACHINERY] + [
+    (path, "helpers.widgets") for path in EXPLORER_MODULES
+]
 
 
-@pytest.mark.parametrize("path", EXPLORER_MODULES, ids=lambda p: str(p.relative_to(HELPERS)))
-def test_explorers_do_not_import_the_widgets_facade(path) -> None:
+@pytest.mark.parametrize(
+    ("path", "facade"),
+    MODULES_BELOW_A_FACADE,
+    ids=[str(path.relative_to(HELPERS)) for path, _ in MODULES_BELOW_A_FACADE],
+)
+def test_modules_below_a_facade_do_not_import_it(path, facade) -> None:
     for line, module, name in _course_imports(path):
         imported = f"{module}.{name}" if name else module
-        assert "helpers.widgets" not in (module, imported), (
+        assert facade not in (module, imported), (
             f"{path.relative_to(config.PROJECT_ROOT)}:{line} imports {imported}"
         )
