@@ -18,9 +18,6 @@ from keras import layers
 
 from helpers import config, model_facts
 
-PHASE1_MODEL_FILE = config.PHASE1_MODEL_FILE
-PHASE1_HISTORY_FILE = config.PHASE1_HISTORY_FILE
-
 
 def make_datasets(
     directory: Path | str = config.DATASET_DIR,
@@ -213,10 +210,10 @@ def save_phase1(
 ) -> Path:
     """Save the phase-1 model and its history so notebook 05 can continue from them."""
     directory.mkdir(parents=True, exist_ok=True)
-    model_path = directory / PHASE1_MODEL_FILE
+    model_path = directory / config.PHASE1_MODEL_FILE
     model.save(model_path)
     history_record = {"epoch": list(history.epoch), "history": history.history}
-    (directory / PHASE1_HISTORY_FILE).write_text(json.dumps(history_record))
+    (directory / config.PHASE1_HISTORY_FILE).write_text(json.dumps(history_record))
     return model_path
 
 
@@ -224,8 +221,8 @@ def load_phase1(
     directory: Path = config.ARTIFACTS_DIR,
 ) -> tuple[keras.Model, keras.callbacks.History] | None:
     """The model and history saved by notebook 04, or None when there are none."""
-    model_path = directory / PHASE1_MODEL_FILE
-    history_path = directory / PHASE1_HISTORY_FILE
+    model_path = directory / config.PHASE1_MODEL_FILE
+    history_path = directory / config.PHASE1_HISTORY_FILE
     if not (model_path.exists() and history_path.exists()):
         return None
     model = keras.saving.load_model(model_path, compile=False)
@@ -330,8 +327,6 @@ def predict_dataset(
 
 # --- Notebook 05 saves the fine-tuned model; notebook 06 exports it ---
 
-FINE_TUNED_MODEL_FILE = config.FINE_TUNED_MODEL_FILE
-
 
 def train_fine_tuned(
     train_dataset: tf.data.Dataset,
@@ -358,14 +353,14 @@ def train_fine_tuned(
 def save_fine_tuned(model: keras.Model, directory: Path = config.ARTIFACTS_DIR) -> Path:
     """Save the fine-tuned model so notebook 06 can export it; returns the file written."""
     directory.mkdir(parents=True, exist_ok=True)
-    model_path = directory / FINE_TUNED_MODEL_FILE
+    model_path = directory / config.FINE_TUNED_MODEL_FILE
     model.save(model_path)
     return model_path
 
 
 def load_fine_tuned(directory: Path = config.ARTIFACTS_DIR) -> keras.Model | None:
     """The model saved by notebook 05, compiled for evaluation, or None when there is none."""
-    model_path = directory / FINE_TUNED_MODEL_FILE
+    model_path = directory / config.FINE_TUNED_MODEL_FILE
     if not model_path.exists():
         return None
     model = keras.saving.load_model(model_path, compile=False)

@@ -8,7 +8,7 @@ import pytest
 from fixtures.isolation import NotebookEnvironment
 from nbclient import NotebookClient
 
-from helpers import config, reference
+from helpers import config
 
 FINE_TUNING = config.PROJECT_ROOT / "solutions" / "05_fine_tuning.ipynb"
 
@@ -47,9 +47,9 @@ def test_fine_tuning_notebook_runs_without_notebook_04(
     # the fine-tuned model for 06; nothing else.
     written = sorted(path.name for path in empty_artifacts.iterdir())
     expected = [
-        reference.PHASE1_MODEL_FILE,
-        reference.PHASE1_HISTORY_FILE,
-        reference.FINE_TUNED_MODEL_FILE,
+        config.PHASE1_MODEL_FILE,
+        config.PHASE1_HISTORY_FILE,
+        config.FINE_TUNED_MODEL_FILE,
     ]
     assert written == sorted(expected), written
 
