@@ -62,21 +62,21 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 build: setup
-	$(BIN)/python -m helpers.build
+	$(BIN)/python -m instructor.build
 
 # Re-run the masters and store their outputs (after changing a grader's wording, say).
 execute: data
-	$(BIN)/python -m helpers.build --execute
+	$(BIN)/python -m instructor.build --execute
 
 check-build: setup
-	$(BIN)/python -m helpers.build --check
+	$(BIN)/python -m instructor.build --check
 
 benchmark: data
 	$(BIN)/python -m benchmarks
 
 grade: data
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-or-zip [OUT=grades.csv] [FEEDBACK=feedback] [GRADE_ARGS='--workers 4']"; exit 2; }
-	$(BIN)/python -m helpers.grade "$(SUBMISSIONS)" --out "$(OUT)" --feedback "$(FEEDBACK)" $(GRADE_ARGS)
+	$(BIN)/python -m instructor.grade "$(SUBMISSIONS)" --out "$(OUT)" --feedback "$(FEEDBACK)" $(GRADE_ARGS)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache test-artifacts

@@ -57,7 +57,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-grading",
         action="store_true",
-        help="do not time an instructor's grading run (python -m helpers.grade)",
+        help="do not time an instructor's grading run (python -m instructor.grade)",
     )
     parser.add_argument(
         "--phase1-epochs", type=int, help="override the phase-1 epochs (what-if runs)"

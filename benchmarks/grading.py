@@ -1,4 +1,4 @@
-"""How long grading a class takes: `python -m helpers.grade` on generated submissions.
+"""How long grading a class takes: `python -m instructor.grade` on generated submissions.
 
     python -m benchmarks.grading --learners 8 --workers 2 --out grading.json
 
@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from benchmarks.child import out_argument, write_json
-from helpers.grade import examples, notebook_run, registry, run, stand_in
-from helpers.grade.tasks import GradeSettings
+from instructor.grade import examples, notebook_run, registry, run, stand_in
+from instructor.grade.tasks import GradeSettings
 
 
 def generate_class(folder: Path, learners: int) -> None:

@@ -13,8 +13,8 @@ What notebooks import, one concern each (CONTRIBUTING.md has the whole map):
     litert        run exported .tflite files and measure them (notebook 06)
     photos        a learner's own photo, made into what the model sees (notebook 06)
 
-Instructors' tools, never imported by a notebook:
-    build         solutions/ -> notebooks/ generator (python -m helpers.build)
+The instructor's tools (authoring the learner copies, grading a class) live
+in the sibling package `instructor/`; nothing here imports it.
 
 Importing this package is cheap (no TensorFlow); `setup_notebook()` does the
 heavy imports when a notebook starts.

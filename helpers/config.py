@@ -61,7 +61,7 @@ GRADED_FUNCTION_MARKER: str = "# GRADED FUNCTION:"
 # How long a grader waits for a learner's function (e.g. alpaca_model) before giving up.
 GRADER_TIME_LIMIT_S: float = 60.0
 
-# --- Instructors' grading runs (python -m helpers.grade) ---
+# --- Instructors' grading runs (python -m instructor.grade) ---
 # Cells with this tag only train, evaluate, measure or draw: a grading run skips them.
 GRADE_SKIP_TAG: str = "skip-when-grading"
 GRADE_NOTEBOOK_TIMEOUT_S: float = 300.0  # wall clock per notebook, kernel start included

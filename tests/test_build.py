@@ -1,4 +1,4 @@
-"""helpers.build: the placeholder rule, --check, idempotency, and the shape of the real notebooks.
+"""instructor.build: the placeholder rule, --check, idempotency, and the shape of the real notebooks.
 
 Fast (no TensorFlow, no kernels; the notebooks are only read as JSON), except the
 one test of `--execute`, which starts a kernel and is marked slow.
@@ -18,7 +18,8 @@ import nbformat
 import pytest
 from fixtures.isolation import NotebookEnvironment
 
-from helpers import build, config
+from helpers import config
+from instructor import build
 
 MASTERS = sorted(build.SOLUTIONS_DIR.glob(build.NOTEBOOK_GLOB))
 GRADER_CALL = re.compile(r"\bgraders\.check_\w+\(")
@@ -309,7 +310,7 @@ def test_a_broken_master_fails_the_build_with_its_name(tmp_path: Path, capsys) -
 
 def test_the_command_line_check_is_quick_and_imports_no_tensorflow() -> None:
     probe = (
-        "import sys, helpers.build as b; code = b.main(['--check']); "
+        "import sys, instructor.build as b; code = b.main(['--check']); "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules); sys.exit(code)"
     )
     started = time.perf_counter()
@@ -332,7 +333,7 @@ def test_there_are_six_masters() -> None:
 
 def test_every_master_has_an_up_to_date_learner_copy_and_nothing_else() -> None:
     report = build.build(check=True)
-    assert report.in_sync, f"run `python -m helpers.build`: {report}"
+    assert report.in_sync, f"run `python -m instructor.build`: {report}"
 
 
 @pytest.mark.parametrize("master_path", MASTERS, ids=lambda path: path.stem)

@@ -1,6 +1,6 @@
-"""`python -m helpers.grade` on the example class: every kind of submission gets its row (slow).
+"""`python -m instructor.grade` on the example class: every kind of submission gets its row (slow).
 
-One run grades the learners of helpers/grade/examples.py (the masters, the
+One run grades the learners of instructor/grade/examples.py (the masters, the
 untouched copies, an endless loop, a memory hog, one hunting for an
 instructor's variable, one writing outside its folder, a file that is not
 JSON, an empty file, nbformat 3, a learner's own helpers/, a missing module)
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers.grade import __main__ as grade_command
-from helpers.grade import confine, examples, feedback, notebook_run, registry, submissions
-from helpers.grade.tasks import GradeSettings
+from instructor.grade import __main__ as grade_command
+from instructor.grade import confine, examples, feedback, notebook_run, registry, submissions
+from instructor.grade.tasks import GradeSettings
 
 pytestmark = pytest.mark.slow
 

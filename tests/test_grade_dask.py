@@ -18,9 +18,9 @@ import nbformat
 import psutil
 import pytest
 
-from helpers.grade import feedback, run
-from helpers.grade.results import ExerciseInfo
-from helpers.grade.tasks import GradeSettings
+from instructor.grade import feedback, run
+from instructor.grade.results import ExerciseInfo
+from instructor.grade.tasks import GradeSettings
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import build, config
-from helpers.grade import tagging
+from helpers import config
+from instructor import build
+from instructor.grade import tagging
 
 
 def notebook_of(*sources: str) -> nbformat.NotebookNode:
@@ -76,7 +77,7 @@ def test_check_fails_on_an_untagged_training_cell(tmp_path: Path) -> None:
 
 
 def test_every_master_carries_the_tags_its_rules_ask_for() -> None:
-    # Fails after a master is rewritten: run `python -m helpers.grade.tagging`, then `python -m helpers.build`.
+    # Fails after a master is rewritten: run `python -m instructor.grade.tagging`, then `python -m instructor.build`.
     assert tagging.main(["--check"]) == 0
 
 

@@ -14,8 +14,8 @@ import nbformat
 import pytest
 
 from helpers import config, verdict_log
-from helpers.grade import feedback, notebook_run, submissions
-from helpers.grade.results import (
+from instructor.grade import feedback, notebook_run, submissions
+from instructor.grade.results import (
     ExerciseInfo,
     ExerciseResult,
     GradeSheet,
@@ -311,7 +311,7 @@ def test_sandboxes_of_dead_grading_processes_are_swept(
     import subprocess
     import tempfile
 
-    from helpers.grade import sandbox
+    from instructor.grade import sandbox
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     finished = subprocess.Popen(["true"])
@@ -336,7 +336,7 @@ def fake_builder(calls: list[str]):
     """Stands in for the build subprocess: writes every stand-in file, notes that it ran."""
 
     def run(command: list[str], **_: object) -> SimpleNamespace:
-        from helpers.grade import stand_in
+        from instructor.grade import stand_in
 
         calls.append(command[-1])
         for name in stand_in.STAND_IN_FILES:
@@ -349,7 +349,7 @@ def fake_builder(calls: list[str]):
 def test_the_stand_in_is_built_once_and_rebuilt_when_incomplete(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from helpers.grade import stand_in
+    from instructor.grade import stand_in
 
     calls: list[str] = []
     monkeypatch.setenv(config.ENV_GRADE_CACHE, str(tmp_path / "cache"))
@@ -366,7 +366,7 @@ def test_the_stand_in_is_built_once_and_rebuilt_when_incomplete(
 def test_the_stand_in_cache_key_follows_the_build_script(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from helpers.grade import stand_in
+    from instructor.grade import stand_in
 
     before = stand_in._cache_key(None)
     monkeypatch.setattr(stand_in, "_BUILD_SCRIPT", stand_in._BUILD_SCRIPT + "\n# changed\n")

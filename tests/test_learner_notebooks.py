@@ -19,7 +19,7 @@ import pytest
 from fixtures.isolation import NotebookEnvironment
 from nbclient import NotebookClient
 
-from helpers import build
+from instructor import build
 
 # The graders' contract (CONTRIBUTING.md): the verdict starts with a word.
 PASS_WORD = "Passed"

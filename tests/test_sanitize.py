@@ -22,7 +22,8 @@ import nbformat
 import pytest
 from nbval.plugin import coalesce_streams, get_sanitize_patterns
 
-from helpers import build, config
+from helpers import config
+from instructor import build
 
 SANITIZE_FILE = config.PROJECT_ROOT / "tests" / "sanitize.cfg"
 MASTERS = sorted(build.SOLUTIONS_DIR.glob(build.NOTEBOOK_GLOB))

@@ -21,7 +21,7 @@ LEARNER_IMPORTS = (
     "helpers.widgets",
 )
 # Instructors' tools: commands, never imported by a notebook (CONTRIBUTING.md, "Where the line runs").
-INSTRUCTOR_MODULES = ("helpers.build", "helpers.grade", "benchmarks")
+INSTRUCTOR_MODULES = ("instructor", "benchmarks")
 # The bottom of the package: they import nothing of the course, so anything may use them.
 FOUNDATIONS = ("config.py", "runtime.py")
 
@@ -87,9 +87,6 @@ def test_foundations_import_nothing_of_the_course(name: str) -> None:
 
 @pytest.mark.parametrize("path", HELPER_FILES, ids=lambda p: str(p.relative_to(HELPERS)))
 def test_course_modules_do_not_import_instructor_tools(path) -> None:
-    instructor = path.stem in ("build", "grade") or path.parent.name == "grade"
-    if instructor:
-        pytest.skip("an instructor tool itself")
     for line, module, name in _course_imports(path):
         imported = f"{module}.{name}" if name else module
         assert not any(

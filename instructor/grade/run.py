@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers.grade import feedback, submissions
-from helpers.grade.results import (
+from instructor.grade import feedback, submissions
+from instructor.grade.results import (
     ERROR,
     ExerciseResult,
     GradeSheet,
@@ -31,7 +31,7 @@ from helpers.grade.results import (
     Redactor,
     learner_key,
 )
-from helpers.grade.tasks import GradeSettings
+from instructor.grade.tasks import GradeSettings
 
 # Tasks in flight per worker: enough to keep every worker busy, few enough to bound memory.
 TASKS_PER_WORKER = 2
@@ -123,7 +123,7 @@ def _gather(
     """Send the tasks a window at a time and record each result as it completes."""
     from dask.distributed import as_completed
 
-    from helpers.grade.notebook_run import grade_learner
+    from instructor.grade.notebook_run import grade_learner
 
     redact = Redactor(dict(os.environ))
     pending = iter(todo)

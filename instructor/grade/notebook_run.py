@@ -27,8 +27,8 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 from helpers import config, verdict_log
-from helpers.grade import confine, sandbox, stand_in, tagging
-from helpers.grade.results import (
+from instructor.grade import confine, sandbox, stand_in, tagging
+from instructor.grade.results import (
     ERROR,
     FAILED,
     MISSING,
@@ -37,7 +37,7 @@ from helpers.grade.results import (
     LearnerResult,
     Redactor,
 )
-from helpers.grade.tasks import GradeSettings, LearnerTask
+from instructor.grade.tasks import GradeSettings, LearnerTask
 
 # What a cell that may call a grader contains (`graders.check_datasets(...)`, or an alias of it).
 GRADER_CALL = "check_"

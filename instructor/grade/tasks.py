@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from helpers import config
-from helpers.grade.results import ExerciseInfo
+from instructor.grade.results import ExerciseInfo
 
 ISOLATION_MODES: tuple[str, ...] = ("auto", "namespaces", "off")
 

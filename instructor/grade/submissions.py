@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from helpers import config
-from helpers.grade.tasks import LearnerTask, SubmittedNotebook
+from instructor.grade.tasks import LearnerTask, SubmittedNotebook
 
 IN_FOLDER = re.compile(r"^(?P<number>\d\d)_.*\.ipynb$", re.IGNORECASE)
 FLAT = re.compile(r"^(?P<learner>.+?)_(?P<number>\d\d)_.*\.ipynb$", re.IGNORECASE)

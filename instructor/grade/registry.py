@@ -7,7 +7,7 @@ command's process, which only schedules work and writes files.
 
 from __future__ import annotations
 
-from helpers.grade.results import ExerciseInfo
+from instructor.grade.results import ExerciseInfo
 
 
 def exercise_registry() -> tuple[ExerciseInfo, ...]:

@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from helpers.grade.results import (
+from instructor.grade.results import (
     ERROR,
     FAILED,
     MISSING,

@@ -1,9 +1,9 @@
 """Generated submissions, good and hostile, to try a grading run on (and to test it with).
 
-    python -m helpers.grade.examples DIR [--secret-name NAME] [--outside PATH]
+    python -m instructor.grade.examples DIR [--secret-name NAME] [--outside PATH]
 
 writes one subfolder per kind of learner into DIR; then
-`python -m helpers.grade DIR --out grades.csv --feedback feedback` grades them.
+`python -m instructor.grade DIR --out grades.csv --feedback feedback` grades them.
 
 | learner          | what they submitted                                         | expected row              |
 | ---------------- | ----------------------------------------------------------- | ------------------------- |
@@ -32,7 +32,7 @@ from pathlib import Path
 import nbformat
 
 from helpers import config
-from helpers.grade import tagging
+from instructor.grade import tagging
 
 SOLUTIONS_DIR = config.PROJECT_ROOT / "solutions"
 NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
@@ -166,7 +166,7 @@ def write_examples(
 def main(argv: list[str] | None = None) -> int:
     """Command line: write the example submissions."""
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.grade.examples", description=__doc__.split("\n")[0]
+        prog="python -m instructor.grade.examples", description=__doc__.split("\n")[0]
     )
     parser.add_argument("destination", type=Path)
     parser.add_argument(

@@ -1,6 +1,6 @@
 """Instructors: grade a class of submitted notebooks with the course's own graders.
 
-    python -m helpers.grade SUBMISSIONS --out grades.csv [--feedback DIR]
+    python -m instructor.grade SUBMISSIONS --out grades.csv [--feedback DIR]
         [--workers N] [--scheduler ADDRESS] [--timeout S] [--memory-mb MB] [--isolation auto|namespaces|off]
 
 Modules, one concern each (none imports TensorFlow; kernels do):

@@ -28,7 +28,7 @@ import psutil
 from jupyter_client.manager import AsyncKernelManager
 
 from helpers import config
-from helpers.grade import confine
+from instructor.grade import confine
 
 # Variables copied from the grading process when set: locale and time zone only.
 PASSED_THROUGH_ENV: tuple[str, ...] = ("LANG", "LC_ALL", "TZ")
@@ -158,7 +158,7 @@ def kernel_environment(
 
 
 class ConfinedKernelManager(AsyncKernelManager):
-    """A `python3` kernel started through `helpers.grade.confine` (see there).
+    """A `python3` kernel started through `instructor.grade.confine` (see there).
 
     Asynchronous, as nbclient expects: with a blocking client, waiting for a
     message would stall nbclient's loop, and a killed kernel would never be noticed.

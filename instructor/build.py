@@ -1,9 +1,9 @@
 """Generate the learner notebooks in `notebooks/` from the masters in `solutions/`.
 
-    python -m helpers.build           write notebooks/NN_*.ipynb from solutions/NN_*.ipynb
-    python -m helpers.build --check   change nothing; exit 1 listing stale, missing or
+    python -m instructor.build           write notebooks/NN_*.ipynb from solutions/NN_*.ipynb
+    python -m instructor.build --check   change nothing; exit 1 listing stale, missing or
                                       extra learner copies
-    python -m helpers.build --execute [NAME ...]
+    python -m instructor.build --execute [NAME ...]
                                       first re-run the masters (all, or the named ones)
                                       top to bottom in a fresh `python3` kernel and store
                                       their outputs, then build
@@ -368,7 +368,7 @@ def execute_master(
 def main(argv: list[str] | None = None) -> int:
     """Command line: build the learner copies, or check that they are up to date."""
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.build", description=__doc__.split("\n")[0]
+        prog="python -m instructor.build", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "--check", action="store_true", help="change nothing; exit 1 when out of date"
@@ -409,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 print(f"{label}: {args.notebooks.name}/{name}", file=sys.stderr)
         if not report.in_sync:
-            print("Learner copies are out of date: run `python -m helpers.build`.", file=sys.stderr)
+            print(
+                "Learner copies are out of date: run `python -m instructor.build`.", file=sys.stderr
+            )
             return 1
         print("Learner copies are up to date.")
         return 0

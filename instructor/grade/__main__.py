@@ -1,4 +1,4 @@
-"""`python -m helpers.grade SUBMISSIONS --out grades.csv`: grade a class (see helpers/grade/__init__.py)."""
+"""`python -m instructor.grade SUBMISSIONS --out grades.csv`: grade a class (see instructor/grade/__init__.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from helpers import config
-from helpers.grade import confine, registry, results, run, submissions
-from helpers.grade.tasks import ISOLATION_MODES, GradeSettings
+from instructor.grade import confine, registry, results, run, submissions
+from instructor.grade.tasks import ISOLATION_MODES, GradeSettings
 
 FALLBACK_WARNING = (
     "Warning: this machine cannot create user namespaces, so kernels run WITHOUT network, file-system "
@@ -21,7 +21,7 @@ FALLBACK_WARNING = (
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.grade",
+        prog="python -m instructor.grade",
         description="Grade submitted notebooks: one CSV row and one feedback page per learner.",
     )
     parser.add_argument(

@@ -2,7 +2,7 @@
 
 A grading run starts each kernel as
 
-    python -m helpers.grade.confine outer SANDBOX [--namespaces] -- KERNEL_COMMAND...
+    python -m instructor.grade.confine outer SANDBOX [--namespaces] -- KERNEL_COMMAND...
 
 `outer` asks the kernel to be killed when the grading thread that started it
 dies (Linux `PR_SET_PDEATHSIG`, so a killed Dask worker leaves no kernel
@@ -72,7 +72,7 @@ def namespaces_available() -> bool:
 
 def launch_prefix(sandbox: Path, namespaces: bool) -> list[str]:
     """The command that goes before the kernel's own command line."""
-    prefix = [sys.executable, "-m", "helpers.grade.confine", "outer", str(sandbox)]
+    prefix = [sys.executable, "-m", "instructor.grade.confine", "outer", str(sandbox)]
     return [*prefix, "--namespaces", "--"] if namespaces else [*prefix, "--"]
 
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             inner = [
                 sys.executable,
                 "-m",
-                "helpers.grade.confine",
+                "instructor.grade.confine",
                 "inner",
                 str(sandbox),
                 "--",

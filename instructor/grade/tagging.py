@@ -1,10 +1,10 @@
 """Which cells a grading run skips: the `skip-when-grading` tag, and the rules that place it.
 
-    python -m helpers.grade.tagging            tag the masters in solutions/ (idempotent)
-    python -m helpers.grade.tagging --check    change nothing; exit 1 when a master lacks a tag
-    python -m helpers.grade.tagging --list     print every tagged cell and why
+    python -m instructor.grade.tagging            tag the masters in solutions/ (idempotent)
+    python -m instructor.grade.tagging --check    change nothing; exit 1 when a master lacks a tag
+    python -m instructor.grade.tagging --list     print every tagged cell and why
 
-then `python -m helpers.build` to carry the tags into notebooks/.
+then `python -m instructor.build` to carry the tags into notebooks/.
 
 A grading run needs every exercise cell and every grader cell, and what they
 read, but not the minutes of training and the pictures. A code cell gets the
@@ -309,7 +309,7 @@ def tag_file(path: Path, check: bool = False) -> list[SkipDecision]:
 def main(argv: list[str] | None = None) -> int:
     """Command line: tag (or check, or list) the masters, or the notebooks named."""
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.grade.tagging", description=__doc__.split("\n")[0]
+        prog="python -m instructor.grade.tagging", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "paths", nargs="*", type=Path, help="notebooks (default: solutions/NN_*.ipynb)"
@@ -344,8 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     if arguments.check and missing:
         print(
-            f"{missing} cell(s) lack the {SKIP_TAG!r} tag: run `python -m helpers.grade.tagging` "
-            "then `python -m helpers.build`.",
+            f"{missing} cell(s) lack the {SKIP_TAG!r} tag: run `python -m instructor.grade.tagging` "
+            "then `python -m instructor.build`.",
             file=sys.stderr,
         )
         return 1
