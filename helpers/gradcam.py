@@ -28,15 +28,18 @@ of the base's own graph, which starts at the base's own Input, not at
 disconnected" (tensorflow/tensorflow#44462, keras-team/keras#16355). A
 Sequential model that was never called on an `Input` has no `.output` at
 all ("has never been called and thus has no defined output",
-tensorflow/tensorflow#72915, keras-team/keras-io#1903). Here the two graphs
-are never mixed. The outer model's graph is cut where it calls the base,
-into two sub-models that stay inside that graph: from the input to the
-tensor the base receives (augmentation, run with `training=False`, passes
-images through unchanged; then `preprocess_input`), and from the tensor the
-base returns to the logit (pooling, dropout off, Dense). `out_relu` is the
-base's last layer, so the base's own output is the activation. The three
-run in a row on the same layers and weights (nothing is copied or rebuilt),
-and a GradientTape differentiates the logit with respect to the activation.
+tensorflow/tensorflow#72915, keras-team/keras-io#1903). So this module
+builds no model at all. It runs the learner's model the way Keras runs a
+functional model itself (`Functional.call` walks the graph node by node,
+the private `_run_through_graph`): every layer in inference mode
+(`training=False`, so augmentation passes images through unchanged and
+dropout is off), `preprocess_input`'s operations as they are. When the walk
+reaches the base, it walks the base's own graph the same way, and at
+`out_relu` it hands the activation to a GradientTape to watch before passing
+it on. The logit comes out exactly as `model(images, training=False)` computes
+it, and the tape gives its gradient with respect to the activation. The
+same layers and weights run; no node is added to any layer, nothing is
+copied or rebuilt. (On a Keras upgrade that changes the walk, tests/test_gradcam.py fails.)
 
 Nothing of the model changes: no weight, `trainable` flag or compile state.
 A model it cannot read raises `GradCamError`, one sentence saying why.
@@ -82,15 +85,29 @@ def _feature_layer(base: keras.Model) -> Any:
     raise GradCamError(f"The MobileNetV2 '{base.name}' has no convolutional layer to read.")
 
 
-def _sub_model(inputs: Any, outputs: Any, name: str) -> Callable[..., Any]:
-    """A model from `inputs` to `outputs` of one graph; the identity when they are the same tensor.
+def _in_inference_mode(operation: Any) -> Callable[..., Any]:
+    """`operation` called with training=False where it takes it, as Keras passes `training` on.
 
-    Named explicitly, so that no Keras auto-name counter moves ("functional_3" stays
-    the name of the learner's next model).
+    Augmentation layers then return their input unchanged, Dropout is off and
+    BatchNormalization uses its stored statistics.
     """
-    if outputs is inputs:
-        return lambda x, training=False: x
-    return keras.Model(inputs, outputs, name=name)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if "training" in getattr(operation, "_call_context_args", ()):
+            kwargs["training"] = False
+        return operation(*args, **kwargs)
+
+    return call
+
+
+def _run_graph(graph: Any, inputs: Any, hook: Callable[[Any], Callable[..., Any]]) -> Any:
+    """Run a functional graph on `inputs` node by node, each operation through `hook(operation)`.
+
+    This is how Keras runs a functional model itself (`Functional.call`); it
+    adds no node to any layer and builds no model.
+    """
+    outputs = graph._run_through_graph(tf.nest.flatten(inputs), operation_fn=hook)
+    return tf.nest.flatten(outputs)[0]
 
 
 @dataclass(frozen=True)
@@ -153,8 +170,6 @@ class GradCam:
                 f"Grad-CAM needs a Keras model, not a {type(model).__name__}: pass the model you built with alpaca_model."
             )
         graph = model_facts.graph_of(model)
-        # Weakly: a reader kept in _READERS must not keep its model alive.
-        self._graph = weakref.ref(graph) if graph is not None else None
         if graph is None or not getattr(graph, "outputs", None):
             raise GradCamError(
                 "This model has not been built on an input yet: call it on an image batch (or build it with keras.Input) first."
@@ -168,40 +183,30 @@ class GradCam:
             raise GradCamError(
                 "No MobileNetV2 on the path from this model's input to its output: Grad-CAM here reads the last block of the course's base model."
             )
-        self.base, node = found
+        self.base = found[0]
         model_input = _one(graph.inputs, "input")
         model_output = _one(graph.outputs, "output")
         if tuple(model_output.shape[1:]) != (1,):
             raise GradCamError(
                 f"Grad-CAM here explains one logit, but this model's output has shape {tuple(model_output.shape)}: end the model with Dense(1)."
             )
-        feature_layer = _feature_layer(self.base)
-        self.layer_name = feature_layer.name
-        self.grid = tuple(int(size) for size in feature_layer.output.shape[1:3])
-        self.image_size = tuple(int(size) for size in model_input.shape[1:3])
-        base_output = _one(self.base.outputs, "output of the base")
-        try:
-            self._before_base = _sub_model(
-                model_input, _one(node.input_tensors, "input of the base"), "gradcam_before_base"
-            )
-            self._to_features = _sub_model(
-                _one(self.base.inputs, "input of the base"),
-                feature_layer.output,
-                "gradcam_features",
-            )
-            self._rest_of_base = _sub_model(feature_layer.output, base_output, "gradcam_rest")
-            self._head = _sub_model(
-                _one(node.output_tensors, "output of the base"), model_output, "gradcam_head"
-            )
-        except GradCamError:
-            raise
-        except Exception as error:  # Keras' own message is pages long; say what it means
+        calls = sum(
+            node.operation is self.base
+            for nodes in graph._nodes_by_depth.values()
+            for node in nodes
+        )
+        if calls != 1:
             raise GradCamError(
-                f"Cannot split this model at its MobileNetV2 ({type(error).__name__}): Grad-CAM here "
-                "needs input -> (augmentation, preprocessing) -> base -> head -> one logit."
-            ) from None
-        # Traced once per reader (any batch size): run eagerly, MobileNetV2 would keep about
-        # 1.5 GB more memory and take as long on every call as the tracing does once.
+                f"This model calls its MobileNetV2 {calls} times: Grad-CAM here reads a model that calls it once."
+            )
+        self._feature_layer = _feature_layer(self.base)
+        self.layer_name = self._feature_layer.name
+        self.grid = tuple(int(size) for size in self._feature_layer.output.shape[1:3])
+        self.image_size = tuple(int(size) for size in model_input.shape[1:3])
+        # Weakly: a reader kept in _READERS must not keep its model alive.
+        self._graph = weakref.ref(graph)
+        # Traced once per reader (any batch size). Run eagerly, TensorFlow would keep about
+        # 1.5 GB more memory after the first call and take as long on every call as tracing once.
         self._compiled = tf.function(
             self._signed_maps,
             input_signature=[tf.TensorSpec((None, *self.image_size, 3), tf.float32)],
@@ -209,15 +214,40 @@ class GradCam:
 
     def reads(self, model: Any) -> bool:
         """Whether this reader was made for `model` as its graph is now (a Sequential can grow)."""
-        return self._graph is not None and model_facts.graph_of(model) is self._graph()
+        return model_facts.graph_of(model) is self._graph()
 
     def _signed_maps(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Signed coarse maps and logits for one batch (traced once by tf.function)."""
-        x = self._before_base(images, training=False)
-        features = self._to_features(x, training=False)
-        with tf.GradientTape() as tape:
-            tape.watch(features)
-            logits = tf.reshape(self._head(self._rest_of_base(features, training=False)), [-1])
+        """Signed coarse maps and logits for one batch (traced once by tf.function).
+
+        Runs the model's own graph in inference mode; inside the base, the
+        tape starts watching out_relu's activation, so the logit computed
+        from it can be differentiated with respect to it.
+        """
+        graph, captured = self._graph(), []
+        # Only what is computed from the watched activation is recorded (not the base's weights).
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+
+            def inside_base(operation: Any) -> Callable[..., Any]:
+                run = _in_inference_mode(operation)
+                if operation is not self._feature_layer:
+                    return run
+
+                def watched(*args: Any, **kwargs: Any) -> Any:
+                    activation = run(*args, **kwargs)
+                    tape.watch(activation)
+                    captured.append(activation)
+                    return activation
+
+                return watched
+
+            def outside_base(operation: Any) -> Callable[..., Any]:
+                if operation is not self.base:
+                    return _in_inference_mode(operation)
+                base_graph = model_facts.graph_of(self.base)
+                return lambda x, *args, **kwargs: _run_graph(base_graph, x, inside_base)
+
+            logits = tf.reshape(_run_graph(graph, images, outside_base), [-1])
+        features = captured[0]
         # Images are independent in inference mode, so the gradient of the sum is each image's own.
         gradients = tape.gradient(logits, features)
         channel_weights = tf.reduce_mean(gradients, axis=(1, 2))
@@ -266,10 +296,9 @@ _READERS: weakref.WeakKeyDictionary[Any, GradCam] = weakref.WeakKeyDictionary()
 
 def reader_for(model: Any) -> GradCam:
     """The `GradCam` of `model`: made the first time, then reused while the model lives."""
-    try:
-        reader = _READERS.get(model)
-    except TypeError:  # not weak-referenceable: GradCam says what it needs
-        return GradCam(model)
+    if not isinstance(model, keras.Model):
+        return GradCam(model)  # raises the sentence that says what it needs
+    reader = _READERS.get(model)
     if reader is None or not reader.reads(model):
         reader = GradCam(model)
         _READERS[model] = reader
