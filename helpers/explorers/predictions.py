@@ -184,7 +184,7 @@ class PredictionBrowser(Explorer):
             )
             lines.append(
                 f"heatmap: Grad-CAM{toward}; red marks where the logit found the most evidence "
-                "(coarse: one cell per 32 x 32 px)"
+                "(a coarse map of the base's last block, smoothed to the image's size)"
             )
         if self.top5 is not None:
             lines.append(
