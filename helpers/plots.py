@@ -396,23 +396,23 @@ def overlay_heatmap(ax: Axes, heatmap: Any) -> None:
     ax.imshow(values, cmap=HEATMAP_CMAP, vmin=0.0, vmax=1.0, alpha=HEATMAP_OPACITY * values)
 
 
-def heatmap_examples(
-    labels: Any, probabilities: Any, n_right: int = 4, max_wrong: int = 8
-) -> np.ndarray:
-    """Which images to explain: the mistakes (most confidently wrong first, at most `max_wrong`),
-    then `n_right` right ones, the most confident of each class in turn."""
+def heatmap_examples(labels: Any, probabilities: Any, n: int = 8, min_right: int = 2) -> np.ndarray:
+    """`n` images to explain: the mistakes first (most confidently wrong first, leaving room for
+    `min_right`), then right ones, the most confident of each class in turn.
+
+    Always `n` (when there are that many images), so the figure's size does not depend on
+    how many mistakes a run made.
+    """
     labels = to_numpy(labels).reshape(-1).astype(int)
     probabilities = to_numpy(probabilities).reshape(-1).astype(float)
     order = gallery_order(labels, probabilities)
     correct = predicted_classes(probabilities) == labels
-    wrong = [int(i) for i in order if not correct[i]][:max_wrong]
+    wrong = [int(i) for i in order if not correct[i]][: max(n - min_right, 0)]
     # gallery_order puts the least sure right ones first; the most sure come last.
-    right_by_class = [
-        [int(i) for i in order[::-1] if correct[i] and labels[i] == c] for c in (0, 1)
-    ]
-    right = [i for pair in zip(*right_by_class) for i in pair]
-    right += [i for group in right_by_class for i in group[len(right) // 2 :]]
-    return np.asarray(wrong + right[:n_right], dtype=int)
+    by_class = [[int(i) for i in order[::-1] if correct[i] and labels[i] == c] for c in (0, 1)]
+    right = [i for pair in zip(*by_class) for i in pair]
+    right += [i for group in by_class for i in group[len(right) // 2 :]]
+    return np.asarray(wrong + right[: n - len(wrong)], dtype=int)
 
 
 def show_heatmaps(

@@ -266,10 +266,14 @@ def test_heatmap_examples_are_the_mistakes_then_confident_right_ones_of_each_cla
     labels = np.array([0, 0, 0, 1, 1, 1, 0, 1])
     probabilities = np.array([0.6, 0.1, 0.3, 0.2, 0.99, 0.7, 0.9, 0.4])
     # Wrong: 0 (0.6), 3 (0.2), 6 (0.9), 7 (0.4); most confidently wrong first.
-    chosen = plots.heatmap_examples(labels, probabilities, n_right=3, max_wrong=3)
+    chosen = plots.heatmap_examples(labels, probabilities, n=6, min_right=3)
     assert chosen.tolist()[:3] == [6, 3, 0]
     # Right, most confident first, classes in turn: 1 (alpaca, 0.1), 4 (not alpaca, 0.99), 2.
     assert chosen.tolist()[3:] == [1, 4, 2]
+    # Fewer mistakes than room: right ones fill up to n, so the figure keeps its size.
+    expected = [6, 3, 0, 7, 1, 4]  # 0 and 7 are equally wrong (0.6): dataset order
+    assert plots.heatmap_examples(labels, probabilities, n=6, min_right=1).tolist() == expected
+    assert len(plots.heatmap_examples(labels, labels * 0.8 + 0.1, n=5)) == 5  # no mistakes
 
 
 def test_show_heatmaps_pairs_each_image_with_its_map() -> None:
