@@ -341,7 +341,7 @@ def test_the_photo_gets_the_keras_models_heatmap_and_says_whose(keras_model_with
     assert "Grad-CAM of the Keras model (not of the int8 file)" in explorer.text
     assert "5 \u00d7 5 cells" in explorer.text
     photo_ax, map_ax, _bars = explorer.figure.axes
-    assert map_ax.get_title() == "Grad-CAM of the Keras model"
+    assert map_ax.get_title() == "Grad-CAM of the Keras model,\ntoward its prediction"
     np.testing.assert_array_equal(np.asarray(map_ax.images[1].get_array()), explorer.heatmap)
     assert len(photo_ax.images) == 1  # the photo itself stays clean beside it
 

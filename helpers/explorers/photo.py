@@ -125,7 +125,7 @@ def predict_photo(
         class_names,
         name,
         heatmap=heatmap,
-        heatmap_title="Grad-CAM of the Keras model",
+        heatmap_title="Grad-CAM of the Keras model,\ntoward its prediction",
     )
     return PhotoResult(photo, probabilities, figure, tuple(lines), heatmap=heatmap)
 
