@@ -120,14 +120,16 @@ class GradCamMaps:
     """
 
     signed: np.ndarray  # (N, rows, cols), e.g. (N, 5, 5) at 160 px
-    logits: np.ndarray  # (N,)
+    logits: np.ndarray  # (N,) the model's output: a logit (or a probability, see threshold)
     image_size: tuple[int, int]  # (H, W) of the images, the heatmaps' size
+    # Where the output means class 1: 0 for a logit, 0.5 for a model that ends in a sigmoid.
+    threshold: float = 0.0
 
     def classes(self, toward: Any = "predicted") -> np.ndarray:
         """The class each image's map is made for: "predicted", 0, 1, a class name, or one per image."""
         count = len(self.logits)
         if isinstance(toward, str) and toward == "predicted":
-            return (self.logits > 0.0).astype(int)
+            return (self.logits > self.threshold).astype(int)
         if isinstance(toward, str):
             if toward not in config.CLASS_NAMES:
                 raise GradCamError(
@@ -199,6 +201,11 @@ class GradCam:
             raise GradCamError(
                 f"This model calls its MobileNetV2 {calls} times: Grad-CAM here reads a model that calls it once."
             )
+        # A learner's model may end in a sigmoid: its output is then a probability. The map is
+        # the same (the sigmoid's slope is one positive number per image), the threshold is not.
+        last = model_facts.main_path(model)[-1][0]
+        activation = getattr(getattr(last, "activation", None), "__name__", "")
+        self._threshold = config.DECISION_THRESHOLD if activation == "sigmoid" else 0.0
         self._feature_layer = _feature_layer(self.base)
         self.layer_name = self._feature_layer.name
         self.grid = tuple(int(size) for size in self._feature_layer.output.shape[1:3])
@@ -275,6 +282,7 @@ class GradCam:
             np.concatenate(signed) if signed else np.zeros((0, rows, cols), np.float32),
             np.concatenate(logits) if logits else np.zeros(0, np.float32),
             self.image_size,
+            self._threshold,
         )
 
     def heatmaps(self, images: Any, toward: Any = "predicted") -> np.ndarray:

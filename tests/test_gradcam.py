@@ -218,6 +218,20 @@ def test_a_base_with_its_own_pooling(validation_images):
     np.testing.assert_allclose(maps.logits, logits_of(model, validation_images[:2]), atol=1e-4)
 
 
+def test_a_model_that_ends_in_a_sigmoid_predicts_at_one_half(validation_images):
+    """Its output is a probability: class 1 above 0.5, not above 0 (a logit's threshold)."""
+    base = answers.shared_base(weights=None)
+    inputs = keras.Input(config.IMG_SHAPE)
+    pooled = keras.layers.GlobalAveragePooling2D()(base(inputs))
+    dense = keras.layers.Dense(1, activation="sigmoid")
+    model = keras.Model(inputs, dense(pooled))
+    kernel, _bias = dense.get_weights()
+    dense.set_weights([kernel * 0.01, np.array([-3.0], np.float32)])  # P about 0.05: alpaca
+    maps = gradcam.GradCam(model).maps(validation_images[:4])
+    assert maps.threshold == 0.5 and (maps.logits > 0).all() and (maps.logits < 0.5).all()
+    np.testing.assert_array_equal(maps.classes(), [0, 0, 0, 0])
+
+
 # --- Models it cannot read: one sentence -------------------------------------------
 
 
