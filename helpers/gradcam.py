@@ -401,11 +401,17 @@ class RandomisationStep:
     first_layer: str
     layers_reset: int
     correlations: np.ndarray  # one Spearman correlation per image
-    blank: int  # maps left without any cell toward the class (their correlation counts as 0)
+    blank: np.ndarray  # per image: its map was left without any cell for the class (counts as 0)
 
     @property
     def median(self) -> float:
         return float(np.median(self.correlations))
+
+    @property
+    def median_of_the_rest(self) -> float:
+        """The median over the maps that are not blank (NaN when all are)."""
+        rest = self.correlations[~self.blank]
+        return float(np.median(rest)) if len(rest) else float("nan")
 
 
 @dataclass(frozen=True)
@@ -428,7 +434,12 @@ class RandomisationCheck:
                 f"  re-initialised from {step.first_layer} ({step.layers_reset} layers): median "
                 f"{step.median:+.2f}, range {step.correlations.min():+.2f} to "
                 f"{step.correlations.max():+.2f}"
-                + (f", {step.blank} maps blank" if step.blank else "")
+                + (
+                    f"; {int(step.blank.sum())} maps blank, median of the others "
+                    f"{step.median_of_the_rest:+.2f}"
+                    if step.blank.any()
+                    else ""
+                )
             )
         rows.append(self.verdict)
         return rows
@@ -470,7 +481,7 @@ def randomisation_check(
         reset = reinitialise_from(base, first_layer, seed)
         maps = np.asarray(heatmap_function(copy, images, classes))
         correlations = np.array([spearman(a, b) for a, b in zip(reference_maps, maps)])
-        blank = int(sum(np.ptp(one) == 0 for one in maps))
+        blank = np.array([np.ptp(one) == 0 for one in maps], dtype=bool)
         steps.append(RandomisationStep(first_layer, len(reset), correlations, blank))
     final = steps[-1].median
     passed = bool(final < max_correlation)

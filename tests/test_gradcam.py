@@ -324,6 +324,24 @@ def test_the_check_fails_for_a_map_that_ignores_the_weights(course_model, valida
     assert "FAILED" in str(check) and "median +1.00" in str(check)
 
 
+def test_maps_that_go_blank_count_as_changed_and_are_reported(course_model, validation_images):
+    """A map with no cell left for the class has lost all order: correlation 0, counted apart."""
+    ramp = np.tile(np.linspace(0.0, 1.0, 16, dtype=np.float32), (16, 1))
+
+    def blank_once_randomised(model, images, toward):
+        maps = np.repeat(ramp[np.newaxis], len(images), axis=0)
+        return maps if model is course_model else maps * 0.0
+
+    check = gradcam.randomisation_check(
+        course_model, validation_images[:3], heatmap_function=blank_once_randomised
+    )
+    assert check.passed
+    for step in check.steps:
+        assert step.blank.all() and np.all(step.correlations == 0.0)
+        assert np.isnan(step.median_of_the_rest)
+    assert "3 maps blank" in str(check)
+
+
 @pytest.mark.slow
 def test_the_check_passes_for_gradcam_on_the_course_model(course_model, validation_images):
     check = gradcam.randomisation_check(course_model, validation_images)
