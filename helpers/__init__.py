@@ -12,6 +12,7 @@ What notebooks import, one concern each (CONTRIBUTING.md has the whole map):
     widgets       ipywidgets explorers (code in explorers/, one module each)
     litert        run exported .tflite files and measure them (notebook 06)
     photos        a learner's own photo, made into what the model sees (notebook 06)
+    gradcam       Grad-CAM heatmaps of the nested base and their sanity check (05, 06)
 
 The instructor's tools (authoring the learner copies, grading a class) live
 in the sibling package `instructor/`; nothing here imports it.

@@ -137,6 +137,19 @@ def keras_models_dir() -> Path:
     return Path(keras_home) / "models"
 
 
+# --- Notebooks 05 and 06: Grad-CAM (helpers/gradcam.py) ---
+# The activation Grad-CAM reads: MobileNetV2's last convolutional block (5 x 5 cells at 160 px).
+GRADCAM_LAYER: str = "out_relu"
+# Images per forward and backward pass (memory stays near 200 MB at 160 px).
+GRADCAM_BATCH_SIZE: int = 32
+# The randomisation sanity check (Adebayo et al., 2018) re-initialises the base from each of
+# these layers to its top, one step after the other, on a copy of the model.
+GRADCAM_RANDOMISE_FROM: tuple[str, ...] = ("Conv_1", "block_16_expand", "block_14_expand")
+# It passes when the median rank correlation with the trained model's maps falls below this.
+GRADCAM_SANITY_MAX_CORRELATION: float = 0.5
+# Images the notebooks' sanity check uses (each step recomputes their maps).
+GRADCAM_SANITY_IMAGES: int = 16
+
 # --- Notebook 06: LiteRT export, quantization and the learner's own photo ---
 # Training images the int8 converter runs through the model to measure the range
 # of every activation. The post-training quantization guide suggests 100 to 500;

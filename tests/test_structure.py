@@ -15,6 +15,7 @@ HELPERS = config.PROJECT_ROOT / "helpers"
 LEARNER_IMPORTS = (
     "helpers",
     "helpers.config",
+    "helpers.gradcam",
     "helpers.graders",
     "helpers.plots",
     "helpers.reference",
