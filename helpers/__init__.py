@@ -12,6 +12,7 @@ What notebooks import, one concern each (CONTRIBUTING.md has the whole map):
     widgets       ipywidgets explorers (code in explorers/, one module each)
     litert        run exported .tflite files and measure them (notebook 06)
     photos        a learner's own photo, made into what the model sees (notebook 06)
+    colab         on Google Colab: recognising it, and setting up a fresh session there
 
 The instructor's tools (authoring the learner copies, grading a class) live
 in the sibling package `instructor/`; nothing here imports it.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from helpers import setup_errors
+from helpers import colab, setup_errors
 from helpers.runtime import native_stderr_silenced, quiet_tensorflow_logs
 
 __version__ = "1.0.0"
@@ -73,6 +74,8 @@ def setup_notebook(deterministic: bool = False) -> None:
     setup_errors.install()
     quiet_tensorflow_logs()
     _hide_known_harmless_warnings()
+    if colab.running_on_colab():
+        colab.prepare()  # before TensorFlow is imported: it may install the pinned versions
     with native_stderr_silenced():
         import keras
         import tensorflow as tf
