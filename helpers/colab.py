@@ -41,9 +41,12 @@ the course: keep it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
+import io
 import json
+import logging
 import os
 import re
 import subprocess
@@ -51,7 +54,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -381,46 +384,79 @@ def _course_label() -> str:
     return f"{config.COLAB_REF}@{commit}"
 
 
-def _dataset_step() -> str:
-    """Fetch the dataset when it is not complete; say what happened."""
+@contextlib.contextmanager
+def _quietly() -> Iterator[None]:
+    """Keep the downloads' own lines and progress bars (kagglehub, Keras) out of the cell: the
+    set-up says what it did in one line. Their errors still raise, with the course's message."""
+    kagglehub_log = logging.getLogger("kagglehub")
+    level = kagglehub_log.level
+    kagglehub_log.setLevel(logging.WARNING)  # its handler writes to the stdout it found at import
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        kagglehub_log.setLevel(level)
+
+
+def _dataset_complete() -> bool:
+    """Whether the course's dataset/ holds every image of the manifest, intact."""
     from helpers import data
 
     try:
         data.require_dataset()
-        return "dataset in place"
     except data.DataError:
-        pass
+        return False
+    return True
+
+
+def _weights_complete() -> bool:
+    """Whether Keras' cache holds the weight files and the class index."""
+    models = config.keras_models_dir()
+    return all((models / name).is_file() for name in config.KERAS_CACHE_FILES)
+
+
+def _fetch_dataset() -> str:
+    """Fetch the dataset (Kaggle unless a source is set); say from where."""
+    from helpers import data
+
     if os.environ.get(config.ENV_DATASET_SOURCE):
         origin = f"from {os.environ[config.ENV_DATASET_SOURCE]}"
     elif os.environ.get(config.ENV_DATASET_URL):
         origin = f"from {os.environ[config.ENV_DATASET_URL]}"
     else:
         origin = f"from Kaggle ({config.KAGGLE_DATASET})"
-    data.fetch_dataset()
+    with _quietly():
+        data.fetch_dataset()
     return f"dataset fetched {origin}"
 
 
-def _weights_step() -> str:
-    """Fetch the weights when some are missing; say what happened and which weights they are."""
+def _fetch_weights() -> str:
+    """Fetch the weights into Keras' cache; say which weights they are."""
     from helpers import data
 
-    models = config.keras_models_dir()
-    if all((models / name).is_file() for name in config.KERAS_CACHE_FILES):
-        return "weights in place"
-    data.fetch_weights()
+    with _quietly():
+        data.fetch_weights()
     return f"weights fetched ({data.weights_provenance()})"
 
 
 def prepare() -> str:
-    """Set up this Colab session for the course (module docstring); print and return one line."""
+    """Set up this Colab session for the course (module docstring); print and return one line.
+
+    While it works, a line says what it is doing; the summary line then replaces it.
+    """
     started = time.time()
     session = _session()
-    steps = [f"course {_course_label()}" + (" fetched" if "clone_s" in session else "")]
     requirements = learner_requirements()
     wanted = packages_to_install(requirements)
+    need_dataset, need_weights = not _dataset_complete(), not _weights_complete()
+    todo = [f"installing {', '.join(r.name for r, _ in wanted)}"] if wanted else []
+    todo += ["downloading the dataset"] * need_dataset + ["downloading the weights"] * need_weights
+    if todo:
+        print(f"Colab: setting up this session ({'; '.join(todo)})...", end="\r", flush=True)
+    steps = [f"course {_course_label()}" + (" fetched" if "clone_s" in session else "")]
     steps.append(install(requirements, wanted).describe() if wanted else "packages as pinned")
-    steps.append(_dataset_step())
-    steps.append(_weights_step())
+    steps.append(_fetch_dataset() if need_dataset else "dataset in place")
+    steps.append(_fetch_weights() if need_weights else "weights in place")
     steps.append(
         "interactive explorers on (custom widget manager)"
         if enable_custom_widget_manager() or custom_widget_manager_enabled()
