@@ -15,6 +15,7 @@ import types
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from fixtures.course_copy import commit_all, git
 from packaging.requirements import Requirement
@@ -322,3 +323,24 @@ def test_static_mode_still_wins_on_colab(
 ) -> None:
     monkeypatch.setenv(config.ENV_WIDGETS_MODE, "static")
     assert base._use_widgets(None) is False and capsys.readouterr().out == ""
+
+
+def test_an_explorer_on_colab_is_a_picture_and_a_note_until_the_manager_is_on(
+    on_colab: types.SimpleNamespace, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from matplotlib.figure import Figure
+
+    from helpers import widgets
+
+    monkeypatch.delenv(config.ENV_WIDGETS_MODE, raising=False)
+    images = np.random.default_rng(0).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    arguments = (images, np.array([0, 1, 0]), np.array([0.9, 0.8, 0.3]), config.CLASS_NAMES)
+    assert isinstance(widgets.prediction_browser(*arguments), Figure)
+    assert "enable_custom_widget_manager()" in capsys.readouterr().out
+    colab.enable_custom_widget_manager()
+    browser = widgets.prediction_browser(*arguments)
+    assert isinstance(browser, widgets.PredictionBrowser)
+    bundle = browser._repr_mimebundle_()
+    # The picture travels with the widget view: what a front end shows when it cannot render it.
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "image/png" in bundle
+    assert capsys.readouterr().out == ""
