@@ -24,7 +24,9 @@ What a learner copy is
 A copy of its master with every code cell's outputs and execution count
 cleared, each cell's metadata reduced to its tags, the notebook metadata set
 to the `python3` kernel, and each solution region replaced by placeholders.
-Cell ids, markdown and code outside the regions are kept as they are.
+Cell ids, markdown and code outside the regions are kept as they are. When the
+course has a public address (`config.COLAB_REPOSITORY`), the copy also gets an
+"Open in Colab" badge and a Colab cell (instructor/colab.py).
 
 The placeholder rule
 --------------------

@@ -84,9 +84,11 @@ if "google.colab" in sys.modules and "helpers" not in sys.modules:
 
     course, clone_started = os.environ.get("{env_home}", "{home}") + "/{folder}", None
     if not os.path.isdir(course):
-        clone_started, url = time.time(), os.environ.get("{env_url}", "{clone_url}")
+        clone_started = time.time()
+        url = os.environ.get("{env_url}", "{clone_url}")
         shutil.rmtree(course + ".part", ignore_errors=True)
-        subprocess.run(["git", "clone", "--quiet", "--depth=1", "--branch={ref}", url, course + ".part"], check=True)
+        clone = ["git", "clone", "--quiet", "--depth=1", "--branch={ref}", "--", url]
+        subprocess.run([*clone, course + ".part"], check=True)
         os.rename(course + ".part", course)
     sys.path.insert(0, course)
     from helpers import colab
