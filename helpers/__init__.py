@@ -65,7 +65,9 @@ def _warn_if_weights_missing() -> None:
 def setup_notebook(deterministic: bool = False) -> None:
     """Check the environment, seed everything once, and check the dataset.
 
-    Prints one line per check. Raises a `DataError` (a `SetupError`) with the
+    On Google Colab it first sets the session up (`helpers.colab.prepare()`: pinned
+    packages, dataset, weights, one line saying what it did); elsewhere that step is
+    skipped. Prints one line per check. Raises a `DataError` (a `SetupError`) with the
     command to run when the dataset is missing, so the first cell fails with a
     clear fix instead of a later cell failing with a traceback. In IPython,
     set-up errors show as that message alone, without the library's frames
