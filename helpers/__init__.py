@@ -13,6 +13,7 @@ What notebooks import, one concern each (CONTRIBUTING.md has the whole map):
     litert        run exported .tflite files and measure them (notebook 06)
     photos        a learner's own photo, made into what the model sees (notebook 06)
     gradcam       Grad-CAM heatmaps of the nested base and their sanity check (05, 06)
+    colab         on Google Colab: recognising it, and setting up a fresh session there
 
 The instructor's tools (authoring the learner copies, grading a class) live
 in the sibling package `instructor/`; nothing here imports it.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from helpers import setup_errors
+from helpers import colab, setup_errors
 from helpers.runtime import native_stderr_silenced, quiet_tensorflow_logs
 
 __version__ = "1.0.0"
@@ -65,7 +66,9 @@ def _warn_if_weights_missing() -> None:
 def setup_notebook(deterministic: bool = False) -> None:
     """Check the environment, seed everything once, and check the dataset.
 
-    Prints one line per check. Raises a `DataError` (a `SetupError`) with the
+    On Google Colab it first sets the session up (`helpers.colab.prepare()`: pinned
+    packages, dataset, weights, one line saying what it did); elsewhere that step is
+    skipped. Prints one line per check. Raises a `DataError` (a `SetupError`) with the
     command to run when the dataset is missing, so the first cell fails with a
     clear fix instead of a later cell failing with a traceback. In IPython,
     set-up errors show as that message alone, without the library's frames
@@ -74,6 +77,8 @@ def setup_notebook(deterministic: bool = False) -> None:
     setup_errors.install()
     quiet_tensorflow_logs()
     _hide_known_harmless_warnings()
+    if colab.running_on_colab():
+        colab.prepare()  # before TensorFlow is imported: it may install the pinned versions
     with native_stderr_silenced():
         import keras
         import tensorflow as tf

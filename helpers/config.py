@@ -170,3 +170,24 @@ LITERT_DIR_NAME: str = "litert"  # under ARTIFACTS_DIR; the .tflite files are gi
 # images are decoded at a reduced scale first (JPEG draft mode), then resized.
 MAX_UPLOAD_BYTES: int = 50 * 2**20
 MAX_PHOTO_PIXELS: int = 120_000_000
+
+# --- Run in Colab (README: "Run in Colab"; helpers/colab.py, instructor/colab.py) ---
+# The course's public GitHub address and the git ref (branch or tag) its Colab links open.
+# When COLAB_REPOSITORY is set, `python -m instructor.build` puts an "Open in Colab" badge and a
+# Colab set-up cell into every learner copy; empty means no badges (no placeholder links). Both
+# lines are committed, so every clone of a commit builds the same copies; set them with
+# `python -m instructor.colab --from-remote` (from this clone's GitHub remote) or `--repository URL`.
+COLAB_REPOSITORY: str = ""
+COLAB_REF: str = "main"
+# Ids of the two cells the build adds to learner copies (found again by them, never by position).
+COLAB_BADGE_CELL_ID: str = "colab-badge"
+COLAB_SETUP_CELL_ID: str = "colab-setup"
+# Where Colab keeps a session's files; the course is cloned into a folder of that name there.
+COLAB_HOME: str = "/content"
+ENV_COLAB_HOME = "ALPACA_COLAB_HOME"  # another folder than /content (tests)
+ENV_COURSE_GIT_URL = "ALPACA_COURSE_GIT_URL"  # clone the course from here (a mirror, tests)
+# The learner's pinned packages, read on Colab at run time to install what Colab lacks.
+REQUIREMENTS_FILE: Path = PROJECT_ROOT / "requirements.txt"
+# Colab's kernel and front end are its own (its kernel subclasses ipykernel's): replacing these
+# packages could break the session, and Colab does not run JupyterLab. Never installed there.
+COLAB_KEEPS: tuple[str, ...] = ("ipykernel", "jupyterlab")

@@ -24,7 +24,9 @@ What a learner copy is
 A copy of its master with every code cell's outputs and execution count
 cleared, each cell's metadata reduced to its tags, the notebook metadata set
 to the `python3` kernel, and each solution region replaced by placeholders.
-Cell ids, markdown and code outside the regions are kept as they are.
+Cell ids, markdown and code outside the regions are kept as they are. When the
+course has a public address (`config.COLAB_REPOSITORY`), the copy also gets an
+"Open in Colab" badge and a Colab cell (instructor/colab.py).
 
 The placeholder rule
 --------------------
@@ -75,6 +77,7 @@ import nbformat
 
 from helpers import config, runtime
 from helpers.config import END_MARKER, START_MARKER
+from instructor import colab
 
 SOLUTIONS_DIR: Path = config.PROJECT_ROOT / "solutions"
 NOTEBOOKS_DIR: Path = config.PROJECT_ROOT / "notebooks"
@@ -241,8 +244,14 @@ def has_solution_region(source: str) -> bool:
 # --- Whole notebooks -------------------------------------------------------
 
 
-def learner_notebook(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The learner copy of a master notebook (a new object; the master is not changed)."""
+def learner_notebook(
+    master: nbformat.NotebookNode, name: str | None = None
+) -> nbformat.NotebookNode:
+    """The learner copy of a master notebook (a new object; the master is not changed).
+
+    With the notebook's file `name`, the copy also gets its Colab badge and cell when the
+    course has a public address (instructor/colab.py).
+    """
     notebook = copy.deepcopy(master)
     notebook.metadata = nbformat.from_dict(
         {"kernelspec": dict(KERNELSPEC), "language_info": copy.deepcopy(LANGUAGE_INFO)}
@@ -258,7 +267,7 @@ def learner_notebook(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.source = strip_solutions(cell.source)
         except BuildError as error:
             raise BuildError(f"cell {index}: {error}") from error
-    return notebook
+    return colab.add_colab_cells(notebook, name) if name else notebook
 
 
 def render(notebook: nbformat.NotebookNode) -> str:
@@ -270,7 +279,7 @@ def learner_text(master_path: Path) -> str:
     """The exact text the learner copy of `master_path` must have."""
     master = nbformat.read(master_path, as_version=4)
     try:
-        return render(learner_notebook(master))
+        return render(learner_notebook(master, master_path.name))
     except BuildError as error:
         raise BuildError(f"{master_path.name}: {error}") from error
 
@@ -401,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build failed: {error}", file=sys.stderr)
         return 2
     if args.check:
+        note = colab.remote_mismatch_note()
+        if note:
+            print(note, file=sys.stderr)
         for label, names in (
             ("stale", report.stale),
             ("missing", report.missing),
