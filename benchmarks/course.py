@@ -138,7 +138,7 @@ def run_notebooks(notebooks: list[Path]) -> dict[str, Any]:
             client = nbclient.NotebookClient(
                 notebook,
                 timeout=CELL_TIMEOUT_S,
-                kernel_name="python3",
+                kernel_name=config.NOTEBOOK_KERNELSPEC["name"],
                 resources={"metadata": {"path": str(path.parent)}},
             )
             memory.current = path.name
