@@ -74,11 +74,24 @@ class BuildReport:
 
 
 def _tagged_master(path: Path, report: BuildReport, check: bool) -> nbformat.NotebookNode:
-    """The master with its skip tags (MASTER pipeline); written back unless `check`."""
+    """The master after the MASTER pipeline (it adds tags, nothing else); written back, unless
+    `check`, when a cell gained a tag."""
     master = nbformat.read(path, as_version=4)
-    added = tagging.tag(master)  # the MASTER pipeline's one transform, keeping what it added
-    report.untagged += [f"{path.name} cell {d.index}: {d.first_line}  [{d.reason}]" for d in added]
-    if added and not check:
+    tags_before = [list(cell.metadata.get("tags", [])) for cell in master.cells]
+    pipeline.apply(master, pipeline.MASTER)
+    changed = {
+        index
+        for index, cell in enumerate(master.cells)
+        if list(cell.metadata.get("tags", [])) != tags_before[index]
+    }
+    if not changed:
+        return master
+    report.untagged += [
+        f"{path.name} cell {d.index}: {d.first_line}  [{d.reason}]"
+        for d in tagging.plan(master)
+        if d.index in changed
+    ]
+    if not check:
         runtime.write_atomically(path, pipeline.render(master))
         report.tagged.append(path.name)
     return master
