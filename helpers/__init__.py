@@ -1,25 +1,9 @@
-"""Everything the course needs that is not the lesson itself.
+"""What the course's notebooks import (everything that is not the lesson itself), and
+`setup_notebook()`, the first call of every notebook.
 
-What notebooks import, one concern each (CONTRIBUTING.md has the whole map):
-    config        constants and paths
-    runtime       TensorFlow log quieting, the IPython shell probe
-    data          find / fetch / verify the dataset and the ImageNet weights
-    reference     reference answers to earlier exercises
-    model_facts   facts read off a model (where MobileNetV2 sits, block names...)
-    graders       one check_* per exercise (their rules in rules/; check_runner, verdicts,
-                  progress, learner_calls behind them)
-    plots         matplotlib pictures
-    widgets       ipywidgets explorers (code in explorers/, one module each)
-    litert        run exported .tflite files and measure them (notebook 06)
-    photos        a learner's own photo, made into what the model sees (notebook 06)
-    gradcam       Grad-CAM heatmaps of the nested base and their sanity check (05, 06)
-    colab         on Google Colab: recognising it, and setting up a fresh session there
-
-The instructor's tools (authoring the learner copies, grading a class) live
-in the sibling package `instructor/`; nothing here imports it.
-
-Importing this package is cheap (no TensorFlow); `setup_notebook()` does the
-heavy imports when a notebook starts.
+Its modules, one concern each, are listed in CONTRIBUTING.md (the map); none
+imports the instructor's tools (`instructor/`). Importing this package is cheap
+(no TensorFlow); `setup_notebook()` does the heavy imports when a notebook starts.
 """
 
 from __future__ import annotations
@@ -27,7 +11,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from helpers import colab, setup_errors
+from helpers import setup_errors
 from helpers.runtime import native_stderr_silenced, quiet_tensorflow_logs
 
 __version__ = "1.0.0"
@@ -66,9 +50,7 @@ def _warn_if_weights_missing() -> None:
 def setup_notebook(deterministic: bool = False) -> None:
     """Check the environment, seed everything once, and check the dataset.
 
-    On Google Colab it first sets the session up (`helpers.colab.prepare()`: pinned
-    packages, dataset, weights, one line saying what it did); elsewhere that step is
-    skipped. Prints one line per check. Raises a `DataError` (a `SetupError`) with the
+    Prints one line per check. Raises a `DataError` (a `SetupError`) with the
     command to run when the dataset is missing, so the first cell fails with a
     clear fix instead of a later cell failing with a traceback. In IPython,
     set-up errors show as that message alone, without the library's frames
@@ -77,8 +59,6 @@ def setup_notebook(deterministic: bool = False) -> None:
     setup_errors.install()
     quiet_tensorflow_logs()
     _hide_known_harmless_warnings()
-    if colab.running_on_colab():
-        colab.prepare()  # before TensorFlow is imported: it may install the pinned versions
     with native_stderr_silenced():
         import keras
         import tensorflow as tf

@@ -56,6 +56,9 @@ START_MARKER: str = "### START CODE HERE"
 END_MARKER: str = "### END CODE HERE"
 # The header comment of an exercise cell: `# GRADED FUNCTION: data_augmenter`.
 GRADED_FUNCTION_MARKER: str = "# GRADED FUNCTION:"
+# Every grader is `graders.check_<exercise>` (`graders.check_datasets`); a notebook's grader
+# cell calls it. See is_grader_cell() and grader_call() below.
+GRADER_PREFIX: str = "check_"
 
 # --- Graders ---
 # How long a grader waits for a learner's function (e.g. alpaca_model) before giving up.
@@ -74,6 +77,16 @@ PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 DATASET_DIR: Path = PROJECT_ROOT / "dataset"
 MANIFEST_DIR: Path = Path(__file__).resolve().parent / "manifests"
 DATASET_MANIFEST: Path = MANIFEST_DIR / "alpaca.sha256"
+SOLUTIONS_DIR: Path = PROJECT_ROOT / "solutions"  # the masters, with the outputs of a real run
+NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"  # the learner copies, generated from the masters
+# The course's notebooks in either folder: `NN_topic.ipynb` (see course_notebooks()).
+NOTEBOOK_GLOB: str = "[0-9][0-9]_*.ipynb"
+# The kernel every notebook asks for: `python3`, the environment it was started from.
+NOTEBOOK_KERNELSPEC: dict[str, str] = {
+    "display_name": "Python 3 (ipykernel)",
+    "language": "python",
+    "name": "python3",
+}
 
 # --- Environment variables the data tools read (documented in README) ---
 ENV_DATASET_SOURCE = "ALPACA_DATASET_SOURCE"  # a local folder holding the images
@@ -129,6 +142,31 @@ def relative_to_project(path: Path) -> str:
         return resolved.relative_to(PROJECT_ROOT).as_posix()
     except ValueError:
         return resolved.as_posix()
+
+
+def course_notebooks(folder: Path = SOLUTIONS_DIR) -> list[Path]:
+    """The course's notebooks (`NN_topic.ipynb`) in `folder`, in course order."""
+    return sorted(Path(folder).glob(NOTEBOOK_GLOB))
+
+
+def grader_call(exercise: str) -> str:
+    """How a notebook calls the grader of `exercise`: `graders.check_datasets` for "datasets"."""
+    return f"graders.{GRADER_PREFIX}{exercise}"
+
+
+def is_grader_cell(source: str) -> bool:
+    """Whether a code cell's source may call a grader: it names a `check_` function.
+
+    Loose on purpose: a learner may call a grader through a name of their own
+    (`from helpers.graders import check_datasets as check`), and a cell that
+    may give a verdict must never be skipped by a grading run.
+    """
+    return GRADER_PREFIX in source
+
+
+def is_graded_function_cell(source: str) -> bool:
+    """Whether a code cell holds an exercise's answer (its `# GRADED FUNCTION: name` header)."""
+    return GRADED_FUNCTION_MARKER in source
 
 
 def keras_models_dir() -> Path:

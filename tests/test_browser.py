@@ -99,7 +99,7 @@ ERROR_OUTPUTS_JS = """() => {
 
 def solution_02() -> Path:
     """The 02 solution notebook (a missing one fails the test: it is part of the course)."""
-    found = sorted((config.PROJECT_ROOT / "solutions").glob("02_*.ipynb"))
+    found = sorted(config.SOLUTIONS_DIR.glob("02_*.ipynb"))
     assert len(found) == 1, f"expected one solutions/02_*.ipynb, found {found}"
     return found[0]
 

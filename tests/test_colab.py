@@ -23,8 +23,8 @@ from packaging.requirements import Requirement
 from helpers import colab, config
 from helpers.explorers import base
 from helpers.setup_errors import SetupError
-from instructor import build
 from instructor import colab as instructor_colab
+from instructor import pipeline
 
 LINK = instructor_colab.ColabLink("https://github.com/someone/alpaca-course", "main")
 
@@ -108,7 +108,7 @@ def course(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.SimpleNames
     facts = types.SimpleNamespace(hash={}, commit={}, forgotten=[])
     for text in ("first", "second", "third"):
         notebook = _learner_copy(text)
-        (origin / "notebooks" / "01_x.ipynb").write_text(build.render(notebook))
+        (origin / "notebooks" / "01_x.ipynb").write_text(pipeline.render(notebook))
         (origin / "other.txt").write_text(text)
         facts.commit[text] = commit_all(origin, text)
         facts.hash[text] = instructor_colab.content_hash(notebook)
@@ -134,9 +134,9 @@ def course(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> types.SimpleNames
 
 def test_the_embedded_hash_is_read_back_from_the_file() -> None:
     notebook = _learner_copy("first")
-    assert colab.embedded_hash(build.render(notebook)) == instructor_colab.content_hash(notebook)
+    assert colab.embedded_hash(pipeline.render(notebook)) == instructor_colab.content_hash(notebook)
     plain = nbformat.v4.new_notebook()
-    assert colab.embedded_hash(build.render(plain)) is None
+    assert colab.embedded_hash(pipeline.render(plain)) is None
     assert colab.embedded_hash("not json") is None
 
 

@@ -15,10 +15,10 @@ from fixtures.course_copy import commit_all, copy_course, git, run_in
 
 from helpers import colab as learner_colab
 from helpers import config
-from instructor import build, colab
+from instructor import build, colab, pipeline
 
 FORK = "https://github.com/someone/alpaca-fork"
-MASTERS = sorted(build.SOLUTIONS_DIR.glob(build.NOTEBOOK_GLOB))
+MASTERS = config.course_notebooks()
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_refs_that_would_break_a_link_or_a_command_are_refused(ref: str) -> None
 def test_this_repository_has_no_public_address_so_its_copies_carry_no_colab_cell() -> None:
     """The committed copies were built without an address: nothing points anywhere."""
     assert config.COLAB_REPOSITORY == "" and colab.configured_link() is None
-    for path in sorted(build.NOTEBOOKS_DIR.glob(build.NOTEBOOK_GLOB)):
+    for path in config.course_notebooks(config.NOTEBOOKS_DIR):
         text = path.read_text(encoding="utf-8")
         assert "colab.research.google.com" not in text, path.name
         ids = {cell.get("id") for cell in nbformat.read(path, as_version=4).cells}
@@ -111,7 +111,7 @@ def test_the_transform_is_idempotent_and_the_build_then_writes_nothing(
     _build_with(monkeypatch, tmp_path, FORK, "main")
     notebook = nbformat.read(tmp_path / MASTERS[0].name, as_version=4)
     again = colab.add_colab_cells(notebook, MASTERS[0].name)
-    assert build.render(again) == build.render(notebook)
+    assert pipeline.render(again) == pipeline.render(notebook)
     assert build.build(notebooks_dir=tmp_path).written == []
     assert build.build(notebooks_dir=tmp_path, check=True).in_sync
 
@@ -129,7 +129,7 @@ def test_changing_the_address_or_ref_makes_the_copies_stale(
 def test_the_content_hash_follows_the_content_not_the_colab_cell() -> None:
     notebook = nbformat.read(MASTERS[0], as_version=4)
     link = colab.ColabLink(FORK, "main")
-    built = colab.add_colab_cells(build.learner_notebook(notebook), MASTERS[0].name, link)
+    built = colab.add_colab_cells(pipeline.learner_notebook(notebook), MASTERS[0].name, link)
     digest = colab.content_hash(built)
     other_ref = colab.add_colab_cells(built, MASTERS[0].name, colab.ColabLink(FORK, "v9"))
     assert colab.content_hash(other_ref) != digest  # the badge's link is content
@@ -163,7 +163,7 @@ def fork(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _badge_urls(folder: Path) -> list[str]:
     """Every Colab link of the folder's learner copies."""
     found = []
-    for path in sorted((folder / "notebooks").glob(build.NOTEBOOK_GLOB)):
+    for path in sorted((folder / "notebooks").glob(config.NOTEBOOK_GLOB)):
         found += re.findall(
             r"https://colab\.research\.google\.com/github/[^)\s\"]+", path.read_text()
         )

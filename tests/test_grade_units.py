@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from helpers import config, verdict_log
+from instructor import pipeline
 from instructor.grade import feedback, notebook_run, submissions
 from instructor.grade.results import (
     ExerciseInfo,
@@ -108,7 +109,7 @@ def test_nbformat_3_is_converted_and_skip_tags_become_nbclient_tags() -> None:
     parsed, problem = notebook_run.parse_notebook(v3)
     assert problem is None and parsed is not None and parsed.nbformat == 4
     parsed, _ = notebook_run.parse_notebook(nbformat.writes(notebook).encode())
-    notebook_run.prepare(parsed)
+    pipeline.prepare_for_grading(parsed)
     skips = ["skip-execution" in cell.metadata["tags"] for cell in parsed.cells]
     assert skips == [
         True,

@@ -23,10 +23,9 @@ import pytest
 from nbval.plugin import coalesce_streams, get_sanitize_patterns
 
 from helpers import config
-from instructor import build
 
 SANITIZE_FILE = config.PROJECT_ROOT / "tests" / "sanitize.cfg"
-MASTERS = sorted(build.SOLUTIONS_DIR.glob(build.NOTEBOOK_GLOB))
+MASTERS = config.course_notebooks(config.SOLUTIONS_DIR)
 # nbval compares neither images nor widget model ids (nbval.plugin.IPyNbFile.skip_compare).
 NOT_COMPARED = ("image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json")
 ABSL_LINE = re.compile(

@@ -32,10 +32,7 @@ from pathlib import Path
 import nbformat
 
 from helpers import config
-from instructor.grade import tagging
 
-SOLUTIONS_DIR = config.PROJECT_ROOT / "solutions"
-NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
 DEFAULT_SECRET_NAME = "ALPACA_INSTRUCTOR_TOKEN"
 
 _FAKE_GRADERS = '''"""A learner's own graders: everything passes (a grading run must never import this)."""
@@ -58,8 +55,10 @@ def graded_notebooks(folder: Path) -> list[Path]:
     """The notebooks of `folder` that hold a graded exercise (01, 02, 04, 05, 06 today)."""
     return [
         p
-        for p in sorted(folder.glob(tagging.NOTEBOOK_GLOB))
-        if any(tagging.GRADED_MARKER in c.source for c in nbformat.read(p, as_version=4).cells)
+        for p in config.course_notebooks(folder)
+        if any(
+            config.is_graded_function_cell(c.source) for c in nbformat.read(p, as_version=4).cells
+        )
     ]
 
 
@@ -73,7 +72,9 @@ def _with_exercise_cell(
     """The notebook with its graded-function cell's source prepended with (or replaced by) `change`."""
     notebook = nbformat.read(source_path, as_version=4)
     cell = next(
-        c for c in notebook.cells if c.cell_type == "code" and tagging.GRADED_MARKER in c.source
+        c
+        for c in notebook.cells
+        if c.cell_type == "code" and config.is_graded_function_cell(c.source)
     )
     cell.source = change if mode == "replace" else f"{change}\n{cell.source}"
     return notebook
@@ -91,7 +92,7 @@ def write_examples(
     kinds: list[str] | None = None,
 ) -> list[str]:
     """Write the learners of the table above (or only `kinds`) into `destination`; return their names."""
-    master_01, copy_01 = _first(SOLUTIONS_DIR, "01"), _first(NOTEBOOKS_DIR, "01")
+    master_01, copy_01 = _first(config.SOLUTIONS_DIR, "01"), _first(config.NOTEBOOKS_DIR, "01")
     outside = outside or destination.parent / f"{destination.name}-outside" / "escaped.txt"
     hunt = (
         "import glob, os\n"
@@ -119,10 +120,10 @@ def write_examples(
     )
     makers = {
         "solutions": lambda folder: [
-            shutil.copy(p, folder) for p in graded_notebooks(SOLUTIONS_DIR)
+            shutil.copy(p, folder) for p in graded_notebooks(config.SOLUTIONS_DIR)
         ],
         "untouched": lambda folder: [
-            shutil.copy(p, folder) for p in graded_notebooks(NOTEBOOKS_DIR)
+            shutil.copy(p, folder) for p in graded_notebooks(config.NOTEBOOKS_DIR)
         ],
         "endless_loop": lambda folder: _write(
             _with_exercise_cell(copy_01, "while True:\n    pass"), folder / copy_01.name

@@ -27,7 +27,8 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 from helpers import config, verdict_log
-from instructor.grade import confine, sandbox, stand_in, tagging
+from instructor import pipeline
+from instructor.grade import confine, sandbox, stand_in
 from instructor.grade.results import (
     ERROR,
     FAILED,
@@ -39,8 +40,6 @@ from instructor.grade.results import (
 )
 from instructor.grade.tasks import GradeSettings, LearnerTask
 
-# What a cell that may call a grader contains (`graders.check_datasets(...)`, or an alias of it).
-GRADER_CALL = "check_"
 # nbclient's own per-cell limit, a backstop behind the watchdog's whole-notebook limit.
 CELL_TIMEOUT_MARGIN_S = 30
 
@@ -130,40 +129,6 @@ class _ErrorsOnlyClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def last_grader_cell(notebook: nbformat.NotebookNode) -> int | None:
-    """The index of the last code cell that may call a grader (any `check_` in it), if any."""
-    calls = [
-        i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and GRADER_CALL in c.source
-    ]
-    return calls[-1] if calls else None
-
-
-def prepare(notebook: nbformat.NotebookNode) -> None:
-    """Mark the cells to skip (nbclient skips `skip-execution`) and clear the outputs.
-
-    Skipped: cells tagged `skip-when-grading`, and every cell after the last
-    one that may call a grader (nothing after it can change a verdict).
-    Cells with a graded function or a grader call always run.
-    """
-    last = last_grader_cell(notebook)
-    for index, cell in enumerate(notebook.cells):
-        tags = [str(tag) for tag in cell.metadata.get("tags", []) if isinstance(tag, str)]
-        skip = (
-            config.GRADE_SKIP_TAG in tags or (last is not None and index > last)
-        ) and not tagging.is_protected(cell.source)
-        cell.metadata["tags"] = [
-            *(t for t in tags if t != "skip-execution"),
-            *(["skip-execution"] if skip else []),
-        ]
-        if cell.cell_type == "code":
-            cell.outputs = []
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-
-
 def _kernel_pid(manager: sandbox.ConfinedKernelManager) -> int | None:
     """The pid of the process the kernel manager started, once it has one."""
     process = getattr(manager.provisioner, "process", None) if manager.provisioner else None
@@ -193,7 +158,7 @@ def run_notebook(
     notebook, problem = parse_notebook(data)
     if notebook is None:
         return NotebookOutcome([], problem)
-    prepare(notebook)
+    pipeline.prepare_for_grading(notebook)
     namespaces = use_namespaces(settings.isolation)
     box = sandbox.Sandbox.create(weights_dir(settings), artifacts)
     safe_name = f"{number}_submission.ipynb"  # the learner's file name never becomes a path

@@ -63,16 +63,14 @@ class LearnerResult:
     learner: str
     exercises: dict[str, ExerciseResult]
     problems: list[str] = field(default_factory=list)  # why a notebook could not be graded
-    notes: list[str] = field(
-        default_factory=list
-    )  # worth knowing, not a problem (two files for 01...)
+    # Worth knowing, not a problem (two files for 01...).
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cpu_s: float = 0.0  # CPU time of the learner's kernels, added up
     peak_mb: float = 0.0  # the largest resident memory of one of their kernels
     isolation: str = ""
-    task_failed: bool = (
-        False  # the grading itself failed (a lost worker, a bug): graded again on resume
-    )
+    # The grading itself failed (a lost worker, a bug): graded again on resume.
+    task_failed: bool = False
 
     @property
     def passed_count(self) -> int:
