@@ -10,7 +10,6 @@ Modules, one concern each (none imports TensorFlow; kernels do):
     sandbox      the sandbox folder, the kernel's allow-listed environment, the watchdog
     confine      the launcher that confines a kernel with Linux namespaces
     stand_in     the phase-1 model notebook 05 loads instead of training
-    registry     the graded exercises, read from the graders' own registry
     results      verdicts, rows, the atomically written grades CSV, redaction, summary
     feedback     one escaped HTML page per learner
     tagging      the `skip-when-grading` tag: its rules, and the script that tags the masters
