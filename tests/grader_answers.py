@@ -147,8 +147,12 @@ def _head(x: Any, dropout: float = config.DROPOUT_RATE) -> Any:
 
 
 def augmenter_reference() -> keras.Sequential:
-    """The reference answer."""
-    return reference.data_augmenter()
+    """The reference answer's code, written out (calling `reference.data_augmenter()` from the
+    graded function would hand in the course's answer: see grader_answers_not_own)."""
+    return keras.Sequential(
+        [layers.RandomFlip("horizontal"), layers.RandomRotation(config.ROTATION_FACTOR)],
+        name="data_augmentation",
+    )
 
 
 def augmenter_with_add() -> keras.Sequential:
@@ -298,8 +302,17 @@ AUGMENTER_WRONG: list[tuple[Callable[[], Any], str, str]] = [
 
 
 def model_reference(image_shape=IMG_SIZE, data_augmentation=None) -> keras.Model:
-    """The reference answer (builds its own MobileNetV2)."""
-    return reference.alpaca_model(image_shape, data_augmentation)
+    """The reference answer's code, written out (builds its own MobileNetV2)."""
+    input_shape = tuple(image_shape) + (3,)
+    base_model = keras.applications.MobileNetV2(
+        input_shape=input_shape, include_top=False, weights="imagenet"
+    )
+    base_model.trainable = False
+    inputs = keras.Input(shape=input_shape)
+    x = data_augmentation(inputs)
+    x = keras.applications.mobilenet_v2.preprocess_input(x)
+    x = base_model(x, training=False)
+    return keras.Model(inputs, _head(x))
 
 
 def model_tf_keras(image_shape=IMG_SIZE, data_augmentation=None) -> tf.keras.Model:
