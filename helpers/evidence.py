@@ -33,6 +33,7 @@ import re
 import shutil
 import stat
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,9 @@ def store(root: Path, exercise: str, evidence: Evidence | Screened) -> Path:
 
 def write_model(folder: Path, model: keras.Model) -> None:
     """The model in Keras format (architecture, weights, trainable flags)."""
-    model.save(folder / MODEL_FILE)
+    with warnings.catch_warnings():  # "not built yet": an augmenter needs no weights
+        warnings.simplefilter("ignore")
+        model.save(folder / MODEL_FILE)
 
 
 def write_architecture(folder: Path, model: keras.Model) -> None:
@@ -179,8 +182,11 @@ def read_bytes(path: Path, limit: int) -> bytes:
     except OSError as error:
         raise EvidenceError(f"{path.name} cannot be opened ({error.strerror})") from None
     try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
             raise EvidenceError(f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise EvidenceError(f"{path.name} is larger than {limit} bytes")
         chunks, total = [], 0
         while chunk := os.read(descriptor, min(2**20, limit + 1 - total)):
             chunks.append(chunk)
@@ -455,7 +461,7 @@ def encode_tree(
         config.EVIDENCE_MAX_ARRAY_BYTES, budget[0]
     ):
         name = f"a{len(arrays)}"
-        arrays[name] = np.ascontiguousarray(array)
+        arrays[name] = np.array(array, order="C")  # a copy (ascontiguousarray makes 0-d 1-d)
         budget[0] -= array.nbytes
         described["ref"] = name
     return described
