@@ -5,8 +5,12 @@ ends early with `Verdict` when nothing more can be checked, and returns a
 `GradeResult`. Results display as HTML in JupyterLab and as plain text
 elsewhere; the verdict is a word and a symbol, never a colour alone.
 
-This module knows nothing about exercises or models: `helpers.graders` holds
-the checks, `helpers.progress` the record of their outcomes.
+It is also the one home of the verdict vocabulary: the status words (a
+grading run's `missing` and `recorded` included), the headlines a notebook
+shows, the labels an instructor's feedback page shows, and `markup`; the
+grades CSV and the feedback pages import them from here. This module knows
+nothing about exercises or models: `helpers.graders` holds the checks,
+`helpers.recording` where their outcomes go.
 """
 
 from __future__ import annotations

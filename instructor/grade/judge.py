@@ -34,6 +34,7 @@ import atexit
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,11 +135,12 @@ def not_judged(exercises: Iterable[str], why: str) -> list[dict[str, Any]]:
 # --- The judge process: the parent's side -------------------------------------------------------
 
 
-def judge_environment(weights_dir: Path | None) -> dict[str, str]:
-    """The judge's whole environment: no instructor's variables; Keras' cache is `weights_dir`."""
-    environment = {
+def judge_environment(keras_home: Path) -> dict[str, str]:
+    """The judge's whole environment: none of the instructor's variables."""
+    return {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"]),
-        "HOME": tempfile.gettempdir(),
+        "HOME": str(keras_home),
+        "KERAS_HOME": str(keras_home),
         "TMPDIR": tempfile.gettempdir(),
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -146,14 +148,17 @@ def judge_environment(weights_dir: Path | None) -> dict[str, str]:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "CUDA_VISIBLE_DEVICES": "",
     }
-    if weights_dir is not None and Path(weights_dir).name == "models":
-        # The weights-differ rule compares with Keras' cached ImageNet file: the instructor's.
-        environment["KERAS_HOME"] = str(Path(weights_dir).parent)
-    elif "KERAS_HOME" in os.environ:
-        environment["KERAS_HOME"] = os.environ["KERAS_HOME"]
-    else:
-        environment["KERAS_HOME"] = str(config.keras_models_dir().parent)
-    return environment
+
+
+def private_keras_home(weights_dir: Path | None) -> Path:
+    """A Keras home of the judge's own whose `models` is the instructor's weight folder.
+
+    The weights-differ rule compares a model's first kernel with Keras' cached
+    ImageNet file; Keras writes its keras.json here, not into the instructor's cache.
+    """
+    home = Path(tempfile.mkdtemp(prefix="alpaca-judge-"))
+    (home / "models").symlink_to(Path(weights_dir or config.keras_models_dir()).resolve())
+    return home
 
 
 class Judge:
@@ -172,6 +177,7 @@ class Judge:
         self.start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
         self._buffer = b""
+        self._keras_home: Path | None = None
 
     @property
     def pid(self) -> int | None:
@@ -185,13 +191,14 @@ class Judge:
             return
         code = _CHILD_CODE.format(root=str(config.PROJECT_ROOT))
         command = [*self.launch_prefix, sys.executable, "-I", "-c", code]
+        self._keras_home = self._keras_home or private_keras_home(self.weights_dir)
         try:
             self._process = subprocess.Popen(
                 command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                env=judge_environment(self.weights_dir),
+                env=judge_environment(self._keras_home),
                 cwd=tempfile.gettempdir(),
                 close_fds=True,
             )
@@ -251,8 +258,11 @@ class Judge:
             raise JudgeFailed("the judge's reply is not JSON") from None
 
     def close(self) -> None:
-        """Stop the judge process (it is started again when needed)."""
+        """Stop the judge process (it is started again when needed) and remove its Keras home."""
         process, self._process = self._process, None
+        home, self._keras_home = self._keras_home, None
+        if home is not None:
+            shutil.rmtree(home, ignore_errors=True)
         if process is None:
             return
         try:
