@@ -8,7 +8,6 @@ the check only stores the evidence, one folder per exercise:
 
     $ALPACA_EVIDENCE_DIR/<exercise>/facts.json   always: format, exercise, `screened` or `facts`
                                     model.keras  data_augmenter, alpaca_model: the model, Keras format
-                                    model.json   fine_tuning: the model's architecture and flags
                                     arrays.npz   representative_dataset: the samples' arrays
 
 and `instructor.grade.judge` judges a copy of it in a process that runs no
@@ -49,7 +48,6 @@ from helpers.verdicts import CHECK_STATUSES, PASSED
 FORMAT = 1
 FACTS_FILE = "facts.json"
 MODEL_FILE = "model.keras"
-ARCHITECTURE_FILE = "model.json"
 ARRAYS_FILE = "arrays.npz"
 # A type name read back from evidence becomes the name of a stand-in class: an identifier, short.
 _TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
@@ -152,15 +150,6 @@ def write_model(folder: Path, model: keras.Model) -> None:
     with warnings.catch_warnings():  # "not built yet": an augmenter needs no weights
         warnings.simplefilter("ignore")
         model.save(folder / MODEL_FILE)
-
-
-def write_architecture(folder: Path, model: keras.Model) -> None:
-    """The model's architecture and every layer's trainable flag, without weights (fast)."""
-    record = {
-        "model": keras.saving.serialize_keras_object(model),
-        "trainable": trainable_flags(model),
-    }
-    (folder / ARCHITECTURE_FILE).write_text(json.dumps(record), encoding="utf-8")
 
 
 def write_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -299,24 +288,6 @@ def read_model(folder: Path) -> keras.Model:
     return model
 
 
-def read_architecture(folder: Path) -> keras.Model:
-    """The model of model.json (safe mode, fresh weights), with its recorded trainable flags."""
-    record = read_json(folder / ARCHITECTURE_FILE)
-    if not isinstance(record, dict) or not isinstance(record.get("model"), dict):
-        raise EvidenceError(f"{ARCHITECTURE_FILE} holds no model")
-    try:
-        model = keras.saving.deserialize_keras_object(record["model"], safe_mode=True)
-    except Exception as error:
-        raise ModelNotLoadable(error_line(error, 200)) from None
-    if not isinstance(model, keras.Model):
-        raise EvidenceError(f"{ARCHITECTURE_FILE} holds a {type(model).__name__}, not a model")
-    flags = record.get("trainable")
-    if not isinstance(flags, list) or not all(isinstance(flag, bool) for flag in flags):
-        raise EvidenceError(f"{ARCHITECTURE_FILE} has no trainable flags")
-    apply_trainable_flags(model, flags)
-    return model
-
-
 def read_arrays(folder: Path) -> dict[str, np.ndarray]:
     """The arrays of arrays.npz (no pickle: object arrays are refused)."""
     data = read_bytes(folder / ARRAYS_FILE, config.EVIDENCE_MAX_UNPACKED_BYTES)
@@ -328,7 +299,7 @@ def read_arrays(folder: Path) -> dict[str, np.ndarray]:
         raise EvidenceError(f"{ARRAYS_FILE} cannot be read ({type(error).__name__})") from None
 
 
-# --- Trainable flags (a saved model loses the InputLayer's) ---------------------------------
+# --- Layers ----------------------------------------------------------------------------------
 
 
 def all_layers(model: Any) -> list[Any]:
@@ -339,21 +310,6 @@ def all_layers(model: Any) -> list[Any]:
         if isinstance(layer, keras.Model):
             found.extend(all_layers(layer))
     return found
-
-
-def trainable_flags(model: keras.Model) -> list[bool]:
-    """The model's own trainable flag, then every layer's, in `all_layers` order."""
-    return [bool(model.trainable), *(bool(layer.trainable) for layer in all_layers(model))]
-
-
-def apply_trainable_flags(model: keras.Model, flags: list[bool]) -> None:
-    """Set the flags `trainable_flags` read (outer ones first: a model's flag sets its layers')."""
-    layers = all_layers(model)
-    if len(flags) != len(layers) + 1:
-        raise EvidenceError("the trainable flags do not match the model's layers")
-    model.trainable = flags[0]
-    for layer, flag in zip(layers, flags[1:]):
-        layer.trainable = flag
 
 
 # --- Values: Keras objects by their config, anything else by its type --------------------

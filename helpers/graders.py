@@ -46,7 +46,6 @@ from helpers.evidence import unloadable_layers as _unloadable_layers
 from helpers.exercises import EXERCISES
 from helpers.learner_calls import FILL_IN as _FILL_IN
 from helpers.learner_calls import call_and_screen as _call_and_screen
-from helpers.model_facts import find_base_call as _find_base
 from helpers.model_facts import flatten_layers as _flatten_layers
 from helpers.model_facts import main_path as _main_path
 from helpers.own_answer import CODE as _NOT_OWN
@@ -284,23 +283,25 @@ def check_fine_tuning(
             "Model: pass the model you are fine-tuning.",
         )
     _own_notebook_function("fine_tuning")
-    found = _find_base(model, _main_path(model))
+    found = fine_tuning_rules.base_and_head(model)
     if found is None:
         raise _Verdict(FAILED, "base-missing", fine_tuning_rules.BASE_MISSING_MESSAGE)
-    _saveable(model)
+    base, head = found
     compiled = bool(getattr(model, "compiled", False))
     prepare = fine_tuning_facts.learner_function("prepare_fine_tuning")
-    return fine_tuning_rules.FineTuningEvidence(
+    return fine_tuning_rules.FineTuningEvidence.of(
         model,
-        loss_function,
-        optimizer,
-        metrics,
-        compiled,
-        fine_tuning_facts.stale_compile_arguments(model, loss_function, optimizer, metrics)
+        base,
+        head,
+        loss_function=loss_function,
+        optimizer=optimizer,
+        metrics=metrics,
+        compiled=compiled,
+        stale=fine_tuning_facts.stale_compile_arguments(model, loss_function, optimizer, metrics)
         if compiled
         else [],
-        model_rules.assigns_trainable_none(prepare),
-        fine_tuning_facts.unfroze_another_base(found[0]),
+        trainable_none=model_rules.assigns_trainable_none(prepare),
+        other_base=fine_tuning_facts.unfroze_another_base(base),
     )
 
 

@@ -245,41 +245,61 @@ def test_a_forged_augmenter_name_does_not_hide_missing_augmentation(tmp_path):
 # --- fine-tuning's values and the samples -----------------------------------------------------
 
 
+def _tuned_facts(model: keras.Model) -> dict[str, Any]:
+    """The facts the fine-tuning check records for a model tuned the right way."""
+    from helpers.rules import fine_tuning
+
+    answers._unfreeze(model)
+    base, head = fine_tuning.base_and_head(model)
+    tuned = fine_tuning.FineTuningEvidence.of(
+        model, base, head, loss_function="x", optimizer="x", metrics=[], compiled=True,
+        stale=[], trainable_none=False, other_base=False,
+    )  # fmt: skip
+    return tuned.write(None)
+
+
 def test_unknown_keras_objects_are_judged_by_their_type_and_name(tmp_path, phase1_model):
-    answers._unfreeze(phase1_model)
     loss = {"kind": "keras", "type": "function", "name": "my_loss", "callable": True,
             "config": {"module": "builtins", "class_name": "function", "config": "my_loss"}}  # fmt: skip
-    folder = write_record(
-        tmp_path / "fine_tuning",
-        "fine_tuning",
-        {
-            "loss_function": loss,
-            "optimizer": evidence.encode_value(keras.optimizers.Adam(1e-4)),
-            "metrics": evidence.encode_value([keras.metrics.BinaryAccuracy(threshold=0.0)]),
-            "compiled": True,
-            "stale": [],
-            "trainable_none": False,
-            "other_base": False,
-        },
-    )
-    evidence.write_architecture(folder, phase1_model)
-    result = judge_stored(folder)
+    facts = {
+        **_tuned_facts(phase1_model),
+        "loss_function": loss,
+        "optimizer": evidence.encode_value(keras.optimizers.Adam(1e-4)),
+        "metrics": evidence.encode_value([keras.metrics.BinaryAccuracy(threshold=0.0)]),
+    }
+    result = judge_stored(write_record(tmp_path / "fine_tuning", "fine_tuning", facts))
     assert result.codes == ["loss-class"] and "my_loss" in result.messages[0], result.messages
 
 
-def test_stale_names_must_be_known(tmp_path, phase1_model):
-    facts = {
-        "loss_function": evidence.encode_value("x"),
-        "optimizer": evidence.encode_value("x"),
-        "metrics": evidence.encode_value([]),
-        "compiled": True,
-        "stale": ["everything"],
-        "trainable_none": False,
-        "other_base": False,
-    }
-    folder = write_record(tmp_path / "fine_tuning", "fine_tuning", facts)
-    evidence.write_architecture(folder, phase1_model)
-    assert_failed(judge_stored(folder))
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"stale": ["everything"]},
+        {"base_layers": [{"name": "x", "batch_norm": "no", "trainable": True, "weighted": True}]},
+        {"base_layers": "all of them"},
+        {"compiled": "yes"},
+        {"loss_function": {"kind": "a virus"}},
+    ],
+    ids=["stale", "layer", "layers", "compiled", "loss"],
+)
+def test_fine_tuning_facts_of_the_wrong_type(tmp_path, phase1_model, changes):
+    facts = {**_tuned_facts(phase1_model), **changes}
+    assert_failed(judge_stored(write_record(tmp_path / "fine_tuning", "fine_tuning", facts)))
+
+
+def test_forged_flags_must_still_be_the_answer(tmp_path, phase1_model):
+    """Facts that pass are the answer itself: the flags the exercise asks for."""
+    facts = _tuned_facts(phase1_model)
+    facts["loss_function"] = evidence.encode_value(
+        keras.losses.BinaryCrossentropy(from_logits=True)
+    )
+    facts["optimizer"] = evidence.encode_value(keras.optimizers.Adam(1e-4))
+    facts["metrics"] = evidence.encode_value([keras.metrics.BinaryAccuracy(threshold=0.0)])
+    assert judge_stored(write_record(tmp_path / "fine_tuning", "fine_tuning", facts)).passed
+    for layer in facts["base_layers"]:
+        layer["trainable"] = True
+    result = judge_stored(write_record(tmp_path / "again" / "fine_tuning", "fine_tuning", facts))
+    assert result.codes == ["nothing-frozen"]
 
 
 def _representative(folder: Path, samples: list[Any], arrays: dict[str, Any] | None = None) -> Path:

@@ -1,13 +1,15 @@
 """Rules for exercise 4, `prepare_fine_tuning`: what is unfrozen, and the recompile.
 
 `check_fine_tuning` in `helpers.graders` collects `FineTuningEvidence` (the
-model's architecture and trainable flags, the three objects by their Keras
-config, and what only the kernel sees, from `helpers.rules.fine_tuning_facts`);
-`judge` applies the rules to it.
+trainable state of the model, of each layer of its base and of its head, the
+three objects by their Keras config, and what only the kernel sees, from
+`helpers.rules.fine_tuning_facts`); `judge` applies the rules to it.
 
-    FineTuningEvidence                      what exercise 4's rules read
-    judge(evidence)                         the base, the head's output, then the rules below
-    freezing_problems(base, evidence, findings)   the layers before FINE_TUNE_AT frozen, the rest not
+    FineTuningEvidence, LayerFacts          what exercise 4's rules read
+    base_and_head(model)                    the base on the model's path and the layers after it
+    judge(evidence)                         every rule below
+    freezing_problems(base_trainable, base_layers, evidence, findings)
+                                            the layers before FINE_TUNE_AT frozen, the rest not
     loss_problems(loss_function, findings)  binary cross-entropy on logits
     optimizer_problems(optimizer, findings)  Adam at the fine-tuning learning rate
     metrics_problems(metrics, findings)     an accuracy that is right for logits
@@ -26,18 +28,10 @@ import keras
 from keras import layers
 
 from helpers import config
-from helpers.evidence import (
-    EvidenceError,
-    decode_value,
-    encode_value,
-    field,
-    read_architecture,
-    string_list,
-    write_architecture,
-)
+from helpers.evidence import EvidenceError, decode_value, encode_value, field, string_list
 from helpers.model_facts import find_base_call, main_path
 from helpers.rules.alpaca_model import SIGMOID_MESSAGE, TRAINABLE_NONE_HELP, ends_in_sigmoid
-from helpers.verdicts import FAILED, Findings, Verdict
+from helpers.verdicts import Findings
 
 # Relative tolerance for learning rates: float32 stores 1e-4 as 9.9999997e-05.
 LEARNING_RATE_RTOL: float = 1e-5
@@ -48,10 +42,50 @@ BASE_MISSING_MESSAGE = (
 
 
 @dataclass
-class FineTuningEvidence:
-    """The model, the three objects passed with it, and the kernel's facts about them."""
+class LayerFacts:
+    """What the freezing rules read of one layer of the base."""
 
-    model: keras.Model
+    name: str
+    batch_norm: bool
+    trainable: bool
+    weighted: bool  # it has weights (a layer without any trains nothing, frozen or not)
+
+    @classmethod
+    def of(cls, layer: Any) -> LayerFacts:
+        return cls(
+            str(layer.name),
+            isinstance(layer, layers.BatchNormalization),
+            bool(layer.trainable),
+            bool(layer.weights),
+        )
+
+    @classmethod
+    def from_json(cls, facts: Any) -> LayerFacts:
+        if not isinstance(facts, dict):
+            raise EvidenceError("a layer's facts are not an object")
+        return cls(
+            field(facts, "name", str)[:200],
+            field(facts, "batch_norm", bool),
+            field(facts, "trainable", bool),
+            field(facts, "weighted", bool),
+        )
+
+
+@dataclass
+class FineTuningEvidence:
+    """The model's trainable state, the three objects passed with it, and the kernel's facts.
+
+    Exercise 4 is about flags and objects, never weights: the base's layers are
+    recorded as `LayerFacts`, the head by what the rules ask of it, the three
+    objects by their Keras config.
+    """
+
+    model_trainable: bool
+    base_trainable: bool
+    base_layers: list[LayerFacts]
+    head_weighted: bool  # the layers after the base hold weights
+    head_trainable: bool  # ...and some of them are trainable
+    head_sigmoid: bool  # the output is a probability (ends_in_sigmoid)
     loss_function: Any
     optimizer: Any
     metrics: Any
@@ -60,17 +94,29 @@ class FineTuningEvidence:
     trainable_none: bool  # prepare_fine_tuning's source sets `.trainable = None`
     other_base: bool  # another MobileNetV2 than the model's was unfrozen
 
+    @classmethod
+    def of(
+        cls, model: keras.Model, base: keras.Model, head: list[Any], **objects: Any
+    ) -> FineTuningEvidence:
+        """The facts of a live model whose base and head the check found; `objects` holds the rest."""
+        return cls(
+            model_trainable=bool(model.trainable),
+            base_trainable=bool(base.trainable),
+            base_layers=[LayerFacts.of(layer) for layer in base.layers],
+            head_weighted=any(op.weights for op in head),
+            head_trainable=any(op.trainable_weights for op in head),
+            head_sigmoid=ends_in_sigmoid(head),
+            **objects,
+        )
+
     def write(self, folder: Path) -> dict[str, Any]:
-        # The rules read structure and flags, never weights: the architecture alone is enough.
-        write_architecture(folder, self.model)
         return {
+            **{name: getattr(self, name) for name in _FLAGS},
+            "base_layers": [vars(layer) for layer in self.base_layers],
             "loss_function": encode_value(self.loss_function),
             "optimizer": encode_value(self.optimizer),
             "metrics": encode_value(self.metrics),
-            "compiled": self.compiled,
             "stale": list(self.stale),
-            "trainable_none": self.trainable_none,
-            "other_base": self.other_base,
         }
 
     @classmethod
@@ -78,43 +124,61 @@ class FineTuningEvidence:
         stale = string_list(facts, "stale")
         if not set(stale) <= set(STALE_NAMES):
             raise EvidenceError("the fact 'stale' names something else")
+        layers_facts = field(facts, "base_layers", list)
+        if len(layers_facts) > MAX_BASE_LAYERS:
+            raise EvidenceError("the base has too many layers")
         return cls(
-            read_architecture(folder),
-            decode_value(facts.get("loss_function")),
-            decode_value(facts.get("optimizer")),
-            decode_value(facts.get("metrics")),
-            field(facts, "compiled", bool),
-            [name for name in STALE_NAMES if name in stale],
-            field(facts, "trainable_none", bool),
-            field(facts, "other_base", bool),
+            base_layers=[LayerFacts.from_json(layer) for layer in layers_facts],
+            loss_function=decode_value(facts.get("loss_function")),
+            optimizer=decode_value(facts.get("optimizer")),
+            metrics=decode_value(facts.get("metrics")),
+            stale=[name for name in STALE_NAMES if name in stale],
+            **{name: field(facts, name, bool) for name in _FLAGS},
         )
+
+
+# The evidence's yes/no facts, stored as they are.
+_FLAGS = (
+    "model_trainable",
+    "base_trainable",
+    "head_weighted",
+    "head_trainable",
+    "head_sigmoid",
+    "compiled",
+    "trainable_none",
+    "other_base",
+)
+MAX_BASE_LAYERS = 10_000
+
+
+def base_and_head(model: keras.Model) -> tuple[keras.Model, list[Any]] | None:
+    """The MobileNetV2 base on the model's main path and the layers after it, or None."""
+    path = main_path(model)
+    found = find_base_call(model, path)
+    if found is None:
+        return None
+    base = found[0]
+    position = [op for op, _ in path].index(base)
+    return base, [op for op, _ in path[position + 1 :]]
 
 
 def judge(evidence: FineTuningEvidence) -> Findings:
     """Exercise 4's rules: what is frozen, the head's output, the three objects, the recompile."""
     findings = Findings()
-    model = evidence.model
-    path = main_path(model)
-    found = find_base_call(model, path)
-    if found is None:
-        raise Verdict(FAILED, "base-missing", BASE_MISSING_MESSAGE)
-    base, _node = found
-    if not model.trainable:
+    if not evidence.model_trainable:
         findings.add(
             "model-frozen",
             "The whole model is frozen (model.trainable is False): "
             "unfreeze the base model instead.",
         )
-    freezing_problems(base, evidence, findings)
-    position = [op for op, _ in path].index(base)
-    head = [op for op, _ in path[position + 1 :]]
-    if any(op.weights for op in head) and not any(op.trainable_weights for op in head):
+    freezing_problems(evidence.base_trainable, evidence.base_layers, evidence, findings)
+    if evidence.head_weighted and not evidence.head_trainable:
         findings.add(
             "head-frozen",
             "The head after the base model has no trainable weights: "
             "keep the classifier trainable.",
         )
-    if ends_in_sigmoid(head):
+    if evidence.head_sigmoid:
         findings.add("output-sigmoid", SIGMOID_MESSAGE)
     loss_problems(evidence.loss_function, findings)
     optimizer_problems(evidence.optimizer, findings)
@@ -123,7 +187,7 @@ def judge(evidence: FineTuningEvidence) -> Findings:
     return findings
 
 
-def _batchnorm_choice_problems(base: keras.Model, findings: Findings) -> bool:
+def _batchnorm_choice_problems(base_layers: list[LayerFacts], findings: Findings) -> bool:
     """The course's choice for the BatchNorm layers above FINE_TUNE_AT (config).
 
     Returns True when every other layer is frozen or trainable as it should be:
@@ -131,11 +195,11 @@ def _batchnorm_choice_problems(base: keras.Model, findings: Findings) -> bool:
     reported, so the generic freezing rules need not look again.
     """
     at = config.FINE_TUNE_AT
-    weighted = [(i, l) for i, l in enumerate(base.layers) if l.weights]
+    weighted = [(i, l) for i, l in enumerate(base_layers) if l.weighted]
     below_ok = all(not l.trainable for i, l in weighted if i < at)
     above = [(i, l) for i, l in weighted if i >= at]
-    others_trainable = all(l.trainable for _, l in above if not _is_batch_norm(l))
-    norms = [l for _, l in above if _is_batch_norm(l)]
+    others_trainable = all(l.trainable for _, l in above if not l.batch_norm)
+    norms = [l for _, l in above if l.batch_norm]
     if not (below_ok and others_trainable and norms):
         return False
     frozen_norms = [l for l in norms if not l.trainable]
@@ -159,20 +223,20 @@ def _batchnorm_choice_problems(base: keras.Model, findings: Findings) -> bool:
     return True
 
 
-def _is_batch_norm(layer: Any) -> bool:
-    """True for a BatchNormalization layer."""
-    return isinstance(layer, layers.BatchNormalization)
-
-
-def freezing_problems(base: keras.Model, evidence: FineTuningEvidence, findings: Findings) -> None:
+def freezing_problems(
+    base_trainable: bool,
+    base_layers: list[LayerFacts],
+    evidence: FineTuningEvidence,
+    findings: Findings,
+) -> None:
     """Layers before FINE_TUNE_AT frozen, the rest trainable (layers without weights don't count).
 
     When nothing is unfrozen, `evidence` says why, if the kernel saw a known cause.
     """
     at = config.FINE_TUNE_AT
-    weighted = [(i, l) for i, l in enumerate(base.layers) if l.weights]
+    weighted = [(i, l) for i, l in enumerate(base_layers) if l.weighted]
     frozen = [i for i, l in weighted if not l.trainable]
-    if not base.trainable or len(frozen) == len(weighted):
+    if not base_trainable or len(frozen) == len(weighted):
         if not _frozen_base_cause(evidence, findings):
             findings.add(
                 "nothing-unfrozen",
@@ -188,7 +252,7 @@ def freezing_problems(base: keras.Model, evidence: FineTuningEvidence, findings:
             "the top layers are fine-tuned.",
         )
         return
-    if _batchnorm_choice_problems(base, findings):
+    if _batchnorm_choice_problems(base_layers, findings):
         return
     expected = [i for i, _ in weighted if i < at]
     if frozen == expected:
@@ -198,7 +262,7 @@ def freezing_problems(base: keras.Model, evidence: FineTuningEvidence, findings:
     contiguous = frozen == [i for i in weighted_indices if i < first_trainable]
     if contiguous:
         # The learner thinks in slice ends: count the leading frozen layers, weightless ones too.
-        leading = next((i for i, l in enumerate(base.layers) if l.trainable), len(base.layers))
+        leading = next((i for i, l in enumerate(base_layers) if l.trainable), len(base_layers))
         leading = max(leading, 1 + max(frozen))
         findings.add(
             "fine-tune-at",
