@@ -422,3 +422,19 @@ def test_a_judge_that_cannot_start_is_unavailable(tmp_path):
     broken = judge.Judge(launch_prefix=["/bin/false"], start_timeout_s=30)
     with pytest.raises(judge.JudgeUnavailable):
         broken.start()
+
+
+def test_the_grading_process_imports_no_tensorflow():
+    """judge.py's own module (what notebook_run imports) is light: only its process imports TF."""
+    import subprocess
+    import sys
+
+    code = "import sys, instructor.grade.judge, instructor.grade.notebook_run; print('tensorflow' in sys.modules)"
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=config.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.stdout.strip().splitlines()[-1] == "False", completed.stderr[-2000:]
