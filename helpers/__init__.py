@@ -6,8 +6,8 @@ What notebooks import, one concern each (CONTRIBUTING.md has the whole map):
     data          find / fetch / verify the dataset and the ImageNet weights
     reference     reference answers to earlier exercises
     model_facts   facts read off a model (where MobileNetV2 sits, block names...)
-    graders       one check_* per exercise (their rules in rules/; check_runner, verdicts,
-                  progress, learner_calls behind them)
+    graders       one check_* per exercise (their rules in rules/; exercises, check_runner,
+                  recording, evidence, own_answer, verdicts, progress, learner_calls behind them)
     plots         matplotlib pictures
     widgets       ipywidgets explorers (code in explorers/, one module each)
     litert        run exported .tflite files and measure them (notebook 06)
