@@ -64,6 +64,18 @@ GRADER_PREFIX: str = "check_"
 # How long a grader waits for a learner's function (e.g. alpaca_model) before giving up.
 GRADER_TIME_LIMIT_S: float = 60.0
 
+# --- Evidence: what a check records in a grading run (helpers/evidence.py), bounded ---
+EVIDENCE_MAX_JSON_BYTES: int = 8 * 2**20  # facts.json, model.json (MobileNetV2's is ~160 KB)
+EVIDENCE_MAX_MODEL_BYTES: int = 64 * 2**20  # model.keras (the course's model is ~10 MB)
+EVIDENCE_MAX_UNPACKED_BYTES: int = 128 * 2**20  # a .keras or .npz archive, unpacked
+EVIDENCE_MAX_ARRAY_BYTES: int = 32 * 2**20  # one sample array kept with its values (~100 images)
+EVIDENCE_MAX_SAMPLES_BYTES: int = 64 * 2**20  # all sample arrays kept with their values
+EVIDENCE_MAX_MODEL_PARAMS: int = 16_000_000  # larger models are not saved (the course's: 2.26 M)
+EVIDENCE_MAX_MESSAGE_CHARS: int = 2000  # one message of a check that ended early
+# How long the judge may take for one learner's evidence, and to start (TensorFlow's import).
+GRADE_JUDGE_TIMEOUT_S: float = 120.0
+GRADE_JUDGE_START_TIMEOUT_S: float = 180.0
+
 # --- Instructors' grading runs (python -m instructor.grade) ---
 # Cells with this tag only train, evaluate, measure or draw: a grading run skips them.
 GRADE_SKIP_TAG: str = "skip-when-grading"
@@ -96,9 +108,12 @@ ENV_WEIGHTS_BASE_URL = "ALPACA_WEIGHTS_BASE_URL"  # where the weight files are d
 ENV_PROGRESS_FILE = "ALPACA_PROGRESS_FILE"  # where graders record passed exercises
 ENV_ARTIFACTS_DIR = "ALPACA_ARTIFACTS_DIR"  # where notebook 04 saves the model for 05
 ENV_WIDGETS_MODE = "ALPACA_WIDGETS"  # explorers: "interactive", "static" or "auto" (detect)
-ENV_VERDICTS_FILE = (
-    "ALPACA_VERDICTS_FILE"  # graders append one JSON line per check here (grading runs)
-)
+# A grading run sets this for each kernel: checks write their evidence there and judge nothing
+# (instructor.grade.judge judges it outside the kernel; helpers/evidence.py has the format).
+ENV_EVIDENCE_DIR = "ALPACA_EVIDENCE_DIR"
+# Retired (checks no longer write verdicts; the judge gives them). Nothing reads it; kept until
+# instructor/grade/sandbox.py stops setting it.
+ENV_VERDICTS_FILE = "ALPACA_VERDICTS_FILE"
 ENV_GRADE_CACHE = "ALPACA_GRADE_CACHE"  # where a grading worker keeps the phase-1 stand-in model
 
 # What notebooks save for later ones (git-ignored); tests point it at empty folders.

@@ -13,8 +13,8 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from fixtures.master_answers import master_answers
 
-from helpers import answers as course_answers
 from helpers import config
 
 preprocess_input = keras.applications.mobilenet_v2.preprocess_input
@@ -25,7 +25,7 @@ preprocess_input = keras.applications.mobilenet_v2.preprocess_input
 
 # Notebook 06's solution (helpers/answers.py, exported from the master): tf.data does the
 # unbatching, tensors are yielded.
-representative_tensors = course_answers.make_representative_dataset
+representative_tensors = master_answers.make_representative_dataset
 
 
 def representative_nested_loops(dataset, count=config.REPRESENTATIVE_SAMPLES):

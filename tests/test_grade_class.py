@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers.exercises import EXERCISES
 from instructor.grade import __main__ as grade_command
-from instructor.grade import confine, examples, feedback, notebook_run, registry, submissions
+from instructor.grade import confine, examples, feedback, notebook_run, submissions
 from instructor.grade.tasks import GradeSettings
 
 pytestmark = pytest.mark.slow
@@ -174,7 +175,7 @@ def test_the_summary_is_printed_and_a_second_run_resumes_with_nothing_to_do(grad
 def test_without_namespaces_a_leaked_variable_is_still_redacted(tmp_path: Path) -> None:
     examples.write_examples(tmp_path / "class", secret_name=SECRET_NAME, kinds=["reads_secret"])
     settings = GradeSettings(
-        list(registry.exercise_registry()),
+        list(EXERCISES.values()),
         timeout_s=TIMEOUT_S,
         isolation="off",
         phase1_stand_in=False,

@@ -117,7 +117,10 @@ def test_course_modules_do_not_import_instructor_tools(path) -> None:
 
 # The graders run one way: the checks (graders.py) call the rules (rules/) and wear the decorator
 # (check_runner.py); a rule or the decorator that imported the checks would run back up.
-GRADER_MACHINERY = sorted((HELPERS / "rules").glob("*.py")) + [HELPERS / "check_runner.py"]
+GRADER_MACHINERY = sorted((HELPERS / "rules").glob("*.py")) + [
+    HELPERS / name
+    for name in ("check_runner.py", "recording.py", "evidence.py", "own_answer.py", "exercises.py")
+]
 # helpers.widgets re-exports the explorers (helpers/explorers/); they must not import it back.
 EXPLORER_MODULES = sorted((HELPERS / "explorers").glob("*.py"))
 MODULES_BELOW_A_FACADE = [(path, "helpers.graders") for path in GRADER_MACHINERY] + [

@@ -4,6 +4,7 @@
         [--workers N] [--scheduler ADDRESS] [--timeout S] [--memory-mb MB] [--isolation auto|namespaces|off]
 
 One Dask task per learner; each notebook runs in a confined kernel of its own and
-the graders' verdicts become a CSV row and a feedback page. What each module
+its graders only store evidence, which a judge process that runs no learner
+code turns into verdicts: a CSV row and a feedback page. What each module
 owns: CONTRIBUTING.md; how to use it and what it isolates: docs/instructor.md.
 """

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from helpers import config
-from instructor.grade import confine, registry, results, run, submissions
+from helpers.exercises import EXERCISES
+from instructor.grade import confine, results, run, submissions
 from instructor.grade.tasks import ISOLATION_MODES, GradeSettings
 
 FALLBACK_WARNING = (
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         and not confine.namespaces_available()
     ):
         print(FALLBACK_WARNING, file=sys.stderr)
-    exercises = list(registry.exercise_registry())
+    exercises = list(EXERCISES.values())
     settings = GradeSettings(
         exercises,
         timeout_s=arguments.timeout,

@@ -9,8 +9,8 @@ Per notebook: parse it (nbformat 3 is converted), copy it alone into a fresh
 sandbox, start a confined kernel with a reduced environment, run every cell
 except those tagged `skip-when-grading` (cells with a graded function or a
 grader call always run), errors allowed, under a wall-clock and a memory
-watchdog; then read the graders' verdicts from the sandbox's verdicts file
-(helpers/verdict_log.py) and delete the sandbox.
+watchdog; then judge the evidence the checks stored (`judged_verdicts`, outside
+the kernel) and delete the sandbox.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import nbformat
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
-from helpers import config, verdict_log
+from helpers import config
 from instructor import pipeline
-from instructor.grade import confine, sandbox, stand_in
+from instructor.grade import confine, judge, sandbox, stand_in
 from instructor.grade.results import (
     ERROR,
     FAILED,
@@ -177,6 +177,7 @@ def run_notebook(
             shutdown_kernel="immediate",
         )
         environment = sandbox.kernel_environment(box, safe_name, settings.pass_env)
+        environment[config.ENV_EVIDENCE_DIR] = str(evidence_folder(box))
         problem = None
         with sandbox.Watchdog(
             lambda: _kernel_pid(manager), settings.timeout_s, settings.memory_mb
@@ -213,7 +214,7 @@ def run_notebook(
         }
         isolation = _isolation_report(box, namespaces)
         return NotebookOutcome(
-            verdict_log.read(box.verdicts_file),
+            judged_verdicts(box, notebook, number, settings),
             problem,
             errors,
             notebook,
@@ -223,6 +224,34 @@ def run_notebook(
         )
     finally:
         box.remove()
+
+
+# --- Verdicts: the evidence judged outside the kernel (instructor.grade.judge) -----------------
+
+
+def evidence_folder(box: sandbox.Sandbox) -> Path:
+    """Where the kernel's checks store their evidence (config.ENV_EVIDENCE_DIR)."""
+    return box.run / "evidence"
+
+
+def judged_verdicts(
+    box: sandbox.Sandbox, notebook: nbformat.NotebookNode, number: str, settings: GradeSettings
+) -> list[dict]:
+    """The verdicts of one notebook, once its kernel is dead: the stored evidence of its
+    exercises judged by this worker's judge process, then the not-own-answer rule applied to
+    the submitted cells' source. A judge that dies or times out leaves those exercises not
+    graded (`error`); one that cannot start at all fails the task (graded again on resume)."""
+    exercises = [e.key for e in settings.exercises if e.notebook == number]
+    folder = evidence_folder(box)  # the sandbox lane hands its trusted copy here instead
+    present = [key for key in exercises if (folder / key).is_dir()]
+    verdicts: list[dict] = []
+    if present:
+        try:
+            verdicts = judge.worker_judge(weights_dir(settings)).judge(folder, exercises)
+        except judge.JudgeFailed as failure:
+            verdicts = judge.not_judged(present, f"the judge failed ({failure})")
+    sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    return judge.with_own_answers(verdicts, sources, number)
 
 
 def _isolation_report(box: sandbox.Sandbox, namespaces: bool) -> str:

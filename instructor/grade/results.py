@@ -5,10 +5,11 @@ keeps one row per learner in `grades.csv`, rewritten whole (temporary file,
 then rename) as results arrive, so the file on disk is always complete and a
 rerun can resume from it.
 
-CSV columns: `learner`, one per exercise key (from the graders' registry),
-`passed_count`, `status`, `problem`.
+CSV columns: `learner`, one per exercise key (`helpers.exercises`, the one
+registry of the course's exercises), `passed_count`, `status`, `problem`.
 
-- exercise cells: `passed`, `failed`, `not yet`, `error`, `missing`
+- exercise cells: `passed`, `failed`, `not yet`, `error`, `missing` (the
+  verdict vocabulary of `helpers.verdicts`)
 - `status`: `graded` (every submitted notebook ran to its end), `incomplete`
   (one or more could not be graded: see `problem`), `no submission`, or
   `error` (the grading itself failed, e.g. its worker was lost; such rows are
@@ -26,8 +27,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PASSED, FAILED, NOT_YET, ERROR, MISSING = "passed", "failed", "not yet", "error", "missing"
-EXERCISE_STATUSES: tuple[str, ...] = (PASSED, FAILED, NOT_YET, ERROR, MISSING)
+from helpers.exercises import Exercise
+
+# The verdict words, imported from their home; notebook_run and feedback take them from here.
+from helpers.verdicts import ERROR, EXERCISE_STATUSES, FAILED, MISSING, NOT_YET, PASSED  # noqa: F401
+
 GRADED, INCOMPLETE, NO_SUBMISSION, TASK_ERROR = "graded", "incomplete", "no submission", "error"
 # Statuses a resumed run grades again: the grading failed, not the learner.
 REGRADE_STATUSES: frozenset[str] = frozenset({TASK_ERROR})
@@ -39,13 +43,8 @@ REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 6
 
 
-@dataclass(frozen=True)
-class ExerciseInfo:
-    """One graded exercise: its key (a CSV column), its notebook ("01") and its title."""
-
-    key: str
-    notebook: str
-    title: str
+# One graded exercise (key: a CSV column, notebook "01", title): the registry's own type.
+ExerciseInfo = Exercise
 
 
 @dataclass
