@@ -15,9 +15,12 @@ stored outputs must come from a run made the way nbval runs: `--execute` does
 that. Its kernel does not forward what C++ code writes straight to file
 descriptor 2 (TensorFlow's start-up log lines), as ipykernel does not under
 pytest; explorers draw their static pictures (ALPACA_WIDGETS=static); the
-graders record progress in a temporary file. Keras reads the weights from
-your Keras cache (`KERAS_HOME`, filled by `make data`). Notebook 05 loads the
-model notebook 04 saved, so execute 04 before 05 (the default order does).
+graders record progress in one temporary file shared by the masters of the
+run. Keras reads the weights from your Keras cache (`KERAS_HOME`, filled by
+`make data`). The masters always run in course order (named ones too) and share
+one artifacts folder (config.ARTIFACTS_DIR): 05 continues from the model 04
+saved, 06 exports the one 05 saved, and each stored `graders.summary()` shows
+the course as a learner who did the notebooks in order sees it.
 
 What a learner copy is
 ----------------------
@@ -323,13 +326,18 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.capture_fd_output=False"]
 
 
 def execute_master(
-    path: Path, timeout: int = EXECUTE_TIMEOUT_S, progress_file: Path | None = None
+    path: Path,
+    timeout: int = EXECUTE_TIMEOUT_S,
+    progress_file: Path | None = None,
+    artifacts_dir: Path | None = None,
 ) -> float:
     """Run one master top to bottom in a fresh kernel, store its outputs; return the seconds taken.
 
-    The graders record progress in `progress_file` (default: a temporary file), so
-    masters executed one after another with the same file show the course's progress.
-    Raises nbclient's CellExecutionError when a cell fails; the master is then left unchanged.
+    The graders record progress in `progress_file` (default: a temporary file), and
+    notebooks save models for later ones in `artifacts_dir` (default: config's), so
+    masters executed one after another with the same two show the course as a learner
+    who did them in order sees it. Raises nbclient's CellExecutionError when a cell
+    fails; the master is then left unchanged.
     """
     import os
     import tempfile
@@ -344,6 +352,7 @@ def execute_master(
         runtime.quiet_tensorflow_logs()
         os.environ[config.ENV_WIDGETS_MODE] = "static"
         os.environ[config.ENV_PROGRESS_FILE] = str(progress_file or Path(scratch) / "progress.json")
+        os.environ[config.ENV_ARTIFACTS_DIR] = str(artifacts_dir or config.ARTIFACTS_DIR)
         try:
             NotebookClient(
                 notebook,
@@ -363,6 +372,43 @@ def execute_master(
     )
     path.write_text(render(notebook), encoding="utf-8")
     return time.perf_counter() - started
+
+
+def in_course_order(names: list[str]) -> list[str]:
+    """Master file names sorted as the course runs them (by their NN_ prefix), without repeats."""
+    return sorted({Path(name).name for name in names})
+
+
+def execute_masters(solutions_dir: Path, names: list[str] | None = None) -> list[str]:
+    """Execute the named masters (default: all) in course order; print and return what was done.
+
+    They share one fresh progress file and one artifacts folder (config.ARTIFACTS_DIR):
+    05 continues from the model 04 saved in this run, 06 exports the one 05 saved, and
+    the stored `graders.summary()` of each shows the exercises passed so far in the course.
+    """
+    import tempfile
+
+    every_master = [path.name for path in sorted(solutions_dir.glob(NOTEBOOK_GLOB))]
+    chosen = in_course_order(names or every_master)
+    lines = []
+    if chosen != every_master:
+        lines.append(
+            "note: only some masters were executed; their stored graders.summary() counts only "
+            "their own exercises, and they load what earlier notebooks left in "
+            f"{config.relative_to_project(config.ARTIFACTS_DIR)}/. `make execute` runs all, in order."
+        )
+        print(lines[-1], file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="alpaca-build-progress-") as scratch:
+        for name in chosen:
+            path = solutions_dir / name
+            seconds = execute_master(
+                path,
+                progress_file=Path(scratch) / "progress.json",
+                artifacts_dir=config.ARTIFACTS_DIR,
+            )
+            lines.append(f"executed {solutions_dir.name}/{name} in {seconds:.0f} s")
+            print(lines[-1], flush=True)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -387,14 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.execute is not None:
         if args.check:
             parser.error("--check and --execute do not go together")
-        import tempfile
-
-        names = args.execute or [path.name for path in sorted(args.solutions.glob(NOTEBOOK_GLOB))]
-        with tempfile.TemporaryDirectory(prefix="alpaca-build-progress-") as scratch:
-            for name in names:
-                path = args.solutions / Path(name).name
-                seconds = execute_master(path, progress_file=Path(scratch) / "progress.json")
-                print(f"executed {args.solutions.name}/{path.name} in {seconds:.0f} s")
+        execute_masters(args.solutions, args.execute)
     try:
         report = build(args.solutions, args.notebooks, check=args.check)
     except BuildError as error:
