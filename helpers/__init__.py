@@ -47,6 +47,17 @@ def _warn_if_weights_missing() -> None:
         )
 
 
+def _weights_label(provenance: str) -> str:
+    """One line: which ImageNet weights this run uses (by checksum), so that stored outputs say
+    which weights made them and a learner with other weights knows why their numbers differ."""
+    from helpers.data import PROVENANCE_STANDIN
+
+    line = f"ImageNet weights, by checksum: {provenance}"
+    if provenance != PROVENANCE_STANDIN:
+        line += " (the outputs stored in solutions/ come from the stand-in weights: yours differ)"
+    return line
+
+
 def setup_notebook(deterministic: bool = False) -> None:
     """Check the environment, seed everything once, and check the dataset.
 
@@ -82,5 +93,6 @@ def setup_notebook(deterministic: bool = False) -> None:
     print(f"helpers {__version__}: TensorFlow {tf.__version__}, Keras {keras.__version__}")
     print(f"Random seed set to {config.SEED}" + (" (deterministic ops)" if deterministic else ""))
     _warn_if_weights_missing()
+    print(_weights_label(data.weights_provenance()))
     dataset_dir = data.require_dataset()
     print(f"Dataset ready: {dataset_dir.name}/ with {config.EXPECTED_TOTAL_IMAGES} images")

@@ -25,7 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from helpers import config
+from helpers import config, histories
 
 # Inches per image panel: big enough to see an alpaca, small enough for a 3x3 grid.
 PANEL_INCHES = 2.4
@@ -34,6 +34,7 @@ WRONG_COLOUR = "tab:red"
 FROZEN_COLOUR = "lightgrey"
 TRAINABLE_COLOUR = "tab:blue"
 FINE_TUNE_MARKER_LABEL = "start fine-tuning"
+PHASE_NAMES = ("phase 1", "fine-tuning")
 
 
 class NotebookFigure(Figure):
@@ -259,16 +260,17 @@ def show_imagenet_predictions(
     return show_images(images, titles, suptitle=f"MobileNetV2's top-{top} ImageNet guesses")
 
 
-def _metric_key(history: dict[str, list[float]], word: str) -> str | None:
-    """The training metric whose name contains `word` ('accuracy' preferred)."""
-    if word in history:
-        return word
-    candidates = [key for key in history if word[:3] in key and not key.startswith("val_")]
-    return candidates[0] if candidates else None
+def _metric_key(history: HistoryLike, word: str, metrics: Iterable[Any] | None) -> str | None:
+    """The name under which one phase's history records `word` ('accuracy' or 'loss')."""
+    if word == "accuracy":
+        return histories.accuracy_key(history, metrics)
+    return word if word in history.history else None
 
 
 def plot_learning_curves(
-    history: HistoryLike, fine_tune_history: HistoryLike | None = None
+    history: HistoryLike,
+    fine_tune_history: HistoryLike | None = None,
+    metrics: Iterable[Any] | None = None,
 ) -> Figure:
     """Notebooks 04 and 05: accuracy and loss per epoch, training and validation.
 
@@ -276,17 +278,24 @@ def plot_learning_curves(
     with `initial_epoch=len(history.epoch)` continues where phase 1 ended.
     With `fine_tune_history`, a vertical line labelled "start fine-tuning"
     sits halfway between the last phase-1 epoch and the first phase-2 epoch.
+    Each phase's accuracy is found under its own name (helpers.histories), so a
+    phase compiled with `BinaryAccuracy(threshold=0.0)` (recorded as
+    `binary_accuracy`) is drawn too; `metrics`, the list phase 2 was compiled
+    with, names it when its name says nothing. A phase without an accuracy is
+    named in the panel's title instead of silently left out.
     """
     phases = [history] if fine_tune_history is None else [history, fine_tune_history]
+    phase_metrics = [None] if fine_tune_history is None else [None, metrics]
     figure = NotebookFigure(figsize=(10, 4), layout="constrained")
     axes = figure.subplots(1, 2)
     for ax, word in zip(axes, ("accuracy", "loss")):
-        key = _metric_key(history.history, word) or word
+        keys = [_metric_key(phase, word, named) for phase, named in zip(phases, phase_metrics)]
         for prefix, label, style in (("", "training", "-o"), ("val_", "validation", "-s")):
             # Pair epochs and values per phase, so a metric missing from one phase cannot shift the other.
             points = [
                 (epoch + 1, value)
-                for phase in phases
+                for phase, key in zip(phases, keys)
+                if key is not None
                 for epoch, value in zip(phase.epoch, phase.history.get(prefix + key, []))
             ]
             if points:
@@ -294,10 +303,13 @@ def plot_learning_curves(
         if fine_tune_history is not None and history.epoch and fine_tune_history.epoch:
             boundary = (history.epoch[-1] + fine_tune_history.epoch[0]) / 2 + 1
             ax.axvline(boundary, color="tab:green", linestyle="--", label=FINE_TUNE_MARKER_LABEL)
-        ax.set_title(f"Training and validation {word}")
+        missing = [PHASE_NAMES[index] for index, key in enumerate(keys) if key is None]
+        title = f"Training and validation {word}"
+        ax.set_title(title + (f"\n(none recorded in {' and '.join(missing)})" if missing else ""))
         ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.legend()
+        ax.set_ylabel(word)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
     return figure
 
 

@@ -35,9 +35,12 @@ stored outputs must come from a run made the way nbval runs: `--execute` does
 that. Its kernel does not forward what C++ code writes straight to file
 descriptor 2 (TensorFlow's start-up log lines), as ipykernel does not under
 pytest; explorers draw their static pictures (ALPACA_WIDGETS=static); the
-graders record progress in a temporary file. Keras reads the weights from
-your Keras cache (`KERAS_HOME`, filled by `make data`). Notebook 05 loads the
-model notebook 04 saved, so execute 04 before 05 (the default order does).
+graders record progress in one temporary file shared by the masters of the
+run. Keras reads the weights from your Keras cache (`KERAS_HOME`, filled by
+`make data`). The masters always run in course order (named ones too) and share
+one artifacts folder (config.ARTIFACTS_DIR): 05 continues from the model 04
+saved, 06 exports the one 05 saved, and each stored `graders.summary()` shows
+the course as a learner who did the notebooks in order sees it.
 """
 
 from __future__ import annotations
@@ -157,13 +160,18 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.capture_fd_output=False"]
 
 
 def execute_master(
-    path: Path, timeout: int = EXECUTE_TIMEOUT_S, progress_file: Path | None = None
+    path: Path,
+    timeout: int = EXECUTE_TIMEOUT_S,
+    progress_file: Path | None = None,
+    artifacts_dir: Path | None = None,
 ) -> float:
     """Run one master top to bottom in a fresh kernel, store its outputs; return the seconds taken.
 
-    The graders record progress in `progress_file` (default: a temporary file), so
-    masters executed one after another with the same file show the course's progress.
-    Raises nbclient's CellExecutionError when a cell fails; the master is then left unchanged.
+    The graders record progress in `progress_file` (default: a temporary file), and
+    notebooks save models for later ones in `artifacts_dir` (default: config's), so
+    masters executed one after another with the same two show the course as a learner
+    who did them in order sees it. Raises nbclient's CellExecutionError when a cell
+    fails; the master is then left unchanged.
     """
     import os
     import tempfile
@@ -178,6 +186,7 @@ def execute_master(
         runtime.quiet_tensorflow_logs()
         os.environ[config.ENV_WIDGETS_MODE] = "static"
         os.environ[config.ENV_PROGRESS_FILE] = str(progress_file or Path(scratch) / "progress.json")
+        os.environ[config.ENV_ARTIFACTS_DIR] = str(artifacts_dir or config.ARTIFACTS_DIR)
         try:
             NotebookClient(
                 notebook,
@@ -269,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(list_skips(args.solutions)))
             return 0
         if args.execute is not None:
-            _execute(args.execute, args.solutions)
+            execute_masters(args.solutions, args.execute)
         report = build(args.solutions, args.notebooks, args.answers, check=args.check)
     except (BuildError, tagging.TaggingError) as error:
         print(f"build failed: {error}", file=sys.stderr)
@@ -280,15 +289,40 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _execute(names: list[str], solutions: Path) -> None:
-    """Re-run the named masters (all when none is named) in course order, one progress file."""
+def in_course_order(names: list[str]) -> list[str]:
+    """Master file names sorted as the course runs them (by their NN_ prefix), without repeats."""
+    return sorted({Path(name).name for name in names})
+
+
+def execute_masters(solutions_dir: Path, names: list[str] | None = None) -> list[str]:
+    """Execute the named masters (default: all) in course order; print and return what was done.
+
+    They share one fresh progress file and one artifacts folder (config.ARTIFACTS_DIR):
+    05 continues from the model 04 saved in this run, 06 exports the one 05 saved, and
+    the stored `graders.summary()` of each shows the exercises passed so far in the course.
+    """
     import tempfile
 
-    paths = [solutions / Path(name).name for name in names] or config.course_notebooks(solutions)
+    every_master = [path.name for path in config.course_notebooks(solutions_dir)]
+    chosen = in_course_order(names or every_master)
+    lines = []
+    if chosen != every_master:
+        lines.append(
+            "note: only some masters were executed; their stored graders.summary() counts only "
+            "their own exercises, and they load what earlier notebooks left in "
+            f"{config.relative_to_project(config.ARTIFACTS_DIR)}/. `make execute` runs all, in order."
+        )
+        print(lines[-1], file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="alpaca-build-progress-") as scratch:
-        for path in paths:
-            seconds = execute_master(path, progress_file=Path(scratch) / "progress.json")
-            print(f"executed {solutions.name}/{path.name} in {seconds:.0f} s")
+        for name in chosen:
+            seconds = execute_master(
+                solutions_dir / name,
+                progress_file=Path(scratch) / "progress.json",
+                artifacts_dir=config.ARTIFACTS_DIR,
+            )
+            lines.append(f"executed {solutions_dir.name}/{name} in {seconds:.0f} s")
+            print(lines[-1], flush=True)
+    return lines
 
 
 if __name__ == "__main__":

@@ -483,3 +483,31 @@ def test_execute_stores_outputs_of_a_fresh_run_and_leaves_a_failing_master_alone
     with pytest.raises(Exception, match="broken master"):
         build.execute_master(failing)
     assert failing.read_text() == before
+
+
+# --- Executing the masters as a course (fast: execute_master itself is replaced) -------------
+
+
+def test_execute_runs_masters_in_course_order_with_one_progress_file_and_artifacts_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """05's and 06's stored summaries show the course's progress only when the masters run in
+    order with one progress file; 06 exports 05's model only when they share the artifacts."""
+    for name in ("01_a.ipynb", "02_b.ipynb", "03_c.ipynb"):
+        write_notebook(tmp_path / name, synthetic_notebook("print(1)"))
+    calls = []
+
+    def record(path: Path, **kwargs: object) -> float:
+        calls.append((path.name, kwargs["progress_file"], kwargs["artifacts_dir"]))
+        return 0.0
+
+    monkeypatch.setattr(build, "execute_master", record)
+    build.execute_masters(tmp_path)
+    assert [name for name, _, _ in calls] == ["01_a.ipynb", "02_b.ipynb", "03_c.ipynb"]
+    assert len({progress for _, progress, _ in calls}) == 1
+    assert {artifacts for _, _, artifacts in calls} == {config.ARTIFACTS_DIR}
+
+    calls.clear()
+    lines = build.execute_masters(tmp_path, ["03_c.ipynb", "solutions/01_a.ipynb"])
+    assert [name for name, _, _ in calls] == ["01_a.ipynb", "03_c.ipynb"]
+    assert lines[0].startswith("note: only some masters were executed")

@@ -216,9 +216,9 @@ def _batchnorm_choice_problems(base_layers: list[LayerFacts], findings: Findings
             "batchnorm-frozen",
             f"{len(frozen_norms)} BatchNormalization layers above "
             "fine_tune_at are frozen. Freezing them keeps them in inference mode (the "
-            "Keras guide's advice), but this course lets them adapt to your images "
-            "(freezing them measured no better here, notebook 05): freeze only the "
-            "layers before fine_tune_at.",
+            "Keras guide's advice), but this exercise keeps them trainable, so that fit "
+            "normalises each batch with its own statistics there (notebook 05 shows what "
+            "each choice does): freeze only the layers before fine_tune_at.",
         )
     return True
 
@@ -483,5 +483,5 @@ def _frozen_base_cause(evidence: FineTuningEvidence, findings: Findings) -> bool
 BATCHNORM_DONE = (
     "its BatchNorm layers frozen, so they stay in inference mode"
     if config.FREEZE_BATCHNORM_IN_FINE_TUNING
-    else "its BatchNorm layers included, so they adapt to your images"
+    else "its BatchNorm layers included, so fit normalises each batch with its own statistics"
 )
