@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 
 from helpers import config, graders, histories, plots
-from instructor import build
 
 MASTER = config.SOLUTIONS_DIR / "05_fine_tuning.ipynb"
 PHASE1_EPOCHS = 3
