@@ -22,10 +22,12 @@ the evidence's strength, and a map of zeros means no cell speaks for the class.
 **How it reaches inside the nested base.** The keras.io recipe builds
 `keras.Model(model.inputs, [model.get_layer(name).output, model.output])`.
 On the course's model `out_relu` is not a layer of `model` but of the
-MobileNetV2 nested in it, and `base.get_layer("out_relu").output` is a tensor
-of the base's own graph, which starts at the base's own Input, not at
-`model.inputs`: Keras cannot join the two graphs and says "Graph
-disconnected" (tensorflow/tensorflow#44462, keras-team/keras#16355). A
+MobileNetV2 nested in it (`model.get_layer` raises "No such layer"), and
+`base.get_layer("out_relu").output` is a tensor of the base's own graph,
+which starts at the base's own Input, not at `model.inputs`: Keras cannot
+join the two graphs. Keras 3.15 says "Output with path `0` is not connected
+to `inputs`"; the older tf.keras said "Graph disconnected"
+(tensorflow/tensorflow#44462, keras-team/keras#16355). A
 Sequential model that was never called on an `Input` has no `.output` at
 all ("has never been called and thus has no defined output",
 tensorflow/tensorflow#72915, keras-team/keras-io#1903). So this module

@@ -112,6 +112,16 @@ def test_more_images_than_one_batch(course_model, validation_images):
     np.testing.assert_allclose(heatmaps[32:40], heatmaps[:8], atol=1e-5)
 
 
+def test_the_keras_io_recipe_fails_on_the_nested_base_as_notebook_05_shows(course_model):
+    """Notebook 05 prints these two errors and explains them ("Why the usual recipe fails");
+    when a Keras upgrade changes either, that cell's output and text must change too."""
+    with pytest.raises(ValueError, match="No such layer: out_relu"):
+        course_model.get_layer(config.GRADCAM_LAYER)
+    activation = model_facts.find_base_model(course_model).get_layer(config.GRADCAM_LAYER).output
+    with pytest.raises(ValueError, match="Output with path `0` is not connected to `inputs`"):
+        keras.Model(course_model.inputs, [activation, course_model.output])
+
+
 def test_a_reader_is_reused_for_the_same_model_and_let_go_with_it():
     import gc
 
