@@ -1,33 +1,31 @@
-"""Grade one learner: run each submitted notebook in its own sandbox and collect the verdicts.
+"""Grade one learner: run each submitted notebook in its own confined kernel and collect the verdicts.
 
 `grade_learner(task, settings)` is the unit of work a Dask worker runs. It
-never raises for anything a submission does: a notebook that is not JSON,
+never raises for anything a submission does: a notebook that is not JSON (or
+is JSON no notebook has: tags that are not a list, nesting hundreds deep),
 loops forever, eats memory or kills its kernel becomes a `problem` on that
 learner's row, and the learner's other notebooks are graded as usual.
 
-Per notebook: parse it (nbformat 3 is converted), copy it alone into a fresh
-sandbox, start a confined kernel with a reduced environment, run every cell
-except those tagged `skip-when-grading` (cells with a graded function or a
-grader call always run), errors allowed, under a wall-clock and a memory
-watchdog; then read the graders' verdicts from the sandbox's verdicts file
-(helpers/verdict_log.py) and delete the sandbox.
+Per notebook: parse it (nbformat 3 is converted), mark the cells to skip,
+and ask a `kernel.GradedKernel` (which owns the sandbox, the confined kernel,
+its limits and its clean-up) for a run of every cell except those tagged
+`skip-when-grading` (cells with a graded function or a grader call always
+run), errors allowed; then turn the evidence the run copied out into
+verdicts (`verdicts_from_evidence`). The whole learner has a deadline too.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from jupyter_core.utils import run_sync
-from nbclient import NotebookClient
 
 from helpers import config, verdict_log
-from instructor.grade import confine, sandbox, stand_in, tagging
+from instructor.grade import bwrap, kernel, limits, sandbox, stand_in, tagging
 from instructor.grade.results import (
     ERROR,
     FAILED,
@@ -41,8 +39,15 @@ from instructor.grade.tasks import GradeSettings, LearnerTask
 
 # What a cell that may call a grader contains (`graders.check_datasets(...)`, or an alias of it).
 GRADER_CALL = "check_"
-# nbclient's own per-cell limit, a backstop behind the watchdog's whole-notebook limit.
-CELL_TIMEOUT_MARGIN_S = 30
+CELL_TYPES: tuple[str, ...] = ("code", "markdown", "raw")
+# Deeper JSON than this is no notebook (nbformat's own documents nest about 10 deep).
+MAX_NOTEBOOK_DEPTH = 64
+# What one verdict may carry into the CSV and the feedback.
+MAX_MESSAGES, MAX_MESSAGE_CHARS = 20, 2000
+
+
+class ConfinementUnavailable(RuntimeError):
+    """This worker cannot confine kernels and the run did not say `--isolation off`."""
 
 
 @dataclass
@@ -55,11 +60,11 @@ class NotebookOutcome:
     notebook: nbformat.NotebookNode | None = None
     isolation: str = ""
     cpu_s: float = 0.0  # the kernel's CPU time
-    peak_mb: float = 0.0  # the kernel's peak resident memory
+    peak_mb: float = 0.0  # the kernel's peak memory
 
 
 def weights_dir(settings: GradeSettings) -> Path | None:
-    """The folder whose weight files every sandbox gets a copy of."""
+    """The folder whose weight files every kernel may read."""
     candidates = [
         settings.weights_dir,
         os.environ.get(config.ENV_WEIGHTS_SOURCE),
@@ -71,63 +76,73 @@ def weights_dir(settings: GradeSettings) -> Path | None:
     return None
 
 
-def use_namespaces(isolation: str) -> bool:
-    """Whether kernels run in namespaces; `namespaces` insists and fails where there are none."""
+def confined(isolation: str) -> bool:
+    """Whether kernels run under bwrap; raises ConfinementUnavailable where they cannot."""
     if isolation == "off":
         return False
-    available = confine.namespaces_available()
-    if isolation == "namespaces" and not available:
-        raise RuntimeError(
-            "--isolation namespaces: this machine cannot create user namespaces (see README)"
-        )
-    return available
+    why_not = bwrap.probe()
+    if why_not is not None:
+        raise ConfinementUnavailable(f"{why_not}; grade elsewhere, or say --isolation off")
+    return True
+
+
+def _json_depth(value: object) -> int:
+    """How deep `value` nests (iteratively: a deep document must not exhaust the stack here)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_NOTEBOOK_DEPTH:
+            return depth
+        if isinstance(item, dict):
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _cell_problem(cell: object) -> str | None:
+    """What makes `cell` no notebook cell, or None."""
+    if not isinstance(cell, dict):
+        return "a cell that is not an object"
+    if cell.get("cell_type") not in CELL_TYPES:
+        return "a cell without a known type"
+    if not isinstance(cell.get("source"), str):
+        return "a cell without source"
+    metadata = cell.get("metadata", {})
+    if not isinstance(metadata, dict):
+        return "a cell whose metadata is not an object"
+    tags = metadata.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        return "a cell whose tags are not a list of words"
+    return None
 
 
 def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None]:
-    """The notebook as nbformat 4, or None and why it is not one."""
+    """The notebook as nbformat 4, or None and why it is not one. Never raises."""
     if not data.strip():
         return None, "empty file"
     try:
-        json.loads(data)
-    except ValueError:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
         return None, "not a notebook (not JSON)"
+    if _json_depth(document) > MAX_NOTEBOOK_DEPTH:
+        return None, f"not a notebook (nested more than {MAX_NOTEBOOK_DEPTH} deep)"
     try:
         notebook = nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4)
         if not isinstance(notebook.get("cells"), list):
             raise ValueError("no cells")
         for cell in notebook.cells:
-            cell.setdefault("metadata", nbformat.NotebookNode())
-            if not isinstance(cell.get("source"), str) or cell.get("cell_type") not in (
-                "code",
-                "markdown",
-                "raw",
-            ):
-                raise ValueError("a cell without source or type")
+            if isinstance(cell, dict):
+                cell.setdefault("metadata", nbformat.NotebookNode())
+            problem = _cell_problem(cell)
+            if problem:
+                return None, f"not a notebook ({problem})"
+        if not isinstance(notebook.get("metadata"), dict):
+            raise ValueError("metadata is not an object")
     except Exception as error:
         return None, f"not a notebook ({type(error).__name__})"
     return notebook, None
-
-
-class _ErrorsOnlyClient(NotebookClient):
-    """Keeps only each cell's first error (name and message, trimmed) of everything a kernel sends.
-
-    Verdicts come from the verdicts file, so printed output is not needed; a
-    notebook printing without end must not fill the worker's memory.
-    """
-
-    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> object:
-        if msg.get("msg_type") != "error" or outs:
-            return None
-        content = msg.get("content", {})
-        msg = {
-            **msg,
-            "content": {
-                "ename": str(content.get("ename", ""))[:200],
-                "evalue": str(content.get("evalue", ""))[:1000],
-                "traceback": [],
-            },
-        }
-        return super().output(outs, msg, display_id, cell_index)
 
 
 def last_grader_cell(notebook: nbformat.NotebookNode) -> int | None:
@@ -164,112 +179,56 @@ def prepare(notebook: nbformat.NotebookNode) -> None:
     }
 
 
-def _kernel_pid(manager: sandbox.ConfinedKernelManager) -> int | None:
-    """The pid of the process the kernel manager started, once it has one."""
-    process = getattr(manager.provisioner, "process", None) if manager.provisioner else None
-    return getattr(process, "pid", None)
+def verdicts_from_evidence(evidence: Path | None) -> list[dict]:
+    """The verdicts a run's trusted evidence supports (the one place that turns evidence into verdicts).
+
+    Today: the graders' verdict lines (helpers/verdict_log.py), from the
+    copy made after the kernel died. When `instructor.grade.judge` lands,
+    this line becomes its call: the checks then run outside the kernel.
+    """
+    if evidence is None:
+        return []
+    return verdict_log.read(evidence / sandbox.VERDICTS_FILE)
 
 
-def _stopped_because(error: BaseException, reason: str | None, settings: GradeSettings) -> str:
-    """A short, learner-independent explanation of why a notebook did not run to its end."""
-    if reason == "timeout":
-        return f"timeout after {settings.timeout_s:.0f} s"
-    if reason == "memory":
-        return f"kernel killed: memory above {settings.memory_mb:.0f} MB"
-    name = type(error).__name__
-    if name == "DeadKernelError":
-        return "kernel died"
-    if name == "CellTimeoutError":
-        return f"timeout after {settings.timeout_s:.0f} s"
-    if "didn't respond" in str(error) or "did not respond" in str(error):
-        return "kernel did not start"
-    return f"could not run ({name})"
+def kernel_options(
+    settings: GradeSettings, artifacts: Path | None, timeout_s: float
+) -> kernel.KernelOptions:
+    """How this learner's kernels start and what they may use."""
+    return kernel.KernelOptions(
+        limits=limits.Limits(
+            timeout_s=timeout_s,
+            memory_mb=settings.memory_mb,
+            max_tasks=settings.max_tasks,
+            disk_mb=settings.disk_mb,
+        ),
+        confined=confined(settings.isolation),
+        weights_dir=weights_dir(settings),
+        artifacts=artifacts,
+        pass_env=dict(settings.pass_env),
+    )
 
 
 def run_notebook(
-    number: str, name: str, data: bytes, settings: GradeSettings, artifacts: Path | None
+    number: str,
+    data: bytes,
+    settings: GradeSettings,
+    artifacts: Path | None,
+    timeout_s: float | None = None,
 ) -> NotebookOutcome:
-    """Run one submitted notebook in a fresh sandbox; never raises for the notebook's doing."""
+    """Run one submitted notebook in a fresh confined kernel; never raises for the notebook's doing."""
     notebook, problem = parse_notebook(data)
     if notebook is None:
         return NotebookOutcome([], problem)
     prepare(notebook)
-    namespaces = use_namespaces(settings.isolation)
-    box = sandbox.Sandbox.create(weights_dir(settings), artifacts)
-    safe_name = f"{number}_submission.ipynb"  # the learner's file name never becomes a path
-    try:
-        (box.work / safe_name).write_text(nbformat.writes(notebook), encoding="utf-8")
-        manager = sandbox.kernel_manager(box, namespaces)
-        client = _ErrorsOnlyClient(
-            notebook,
-            km=manager,
-            allow_errors=True,
-            skip_cells_with_tag="skip-execution",
-            timeout=int(settings.timeout_s + CELL_TIMEOUT_MARGIN_S),
-            startup_timeout=int(settings.timeout_s),
-            record_timing=True,
-            # The kernel is killed below anyway; a graceful shutdown costs about a second.
-            shutdown_kernel="immediate",
-        )
-        environment = sandbox.kernel_environment(box, safe_name, settings.pass_env)
-        problem = None
-        with sandbox.Watchdog(
-            lambda: _kernel_pid(manager), settings.timeout_s, settings.memory_mb
-        ) as watchdog:
-            try:
-                client.execute(
-                    cleanup_kc=True,
-                    env=environment,
-                    cwd=str(box.work),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,  # the kernel's own chatter
-                )
-            except Exception as error:  # the notebook did not run to its end
-                problem = _stopped_because(error, watchdog.reason, settings)
-            finally:
-                pid = _kernel_pid(manager)
-                if pid is not None:
-                    sandbox.kill_tree(pid)
-                try:
-                    if manager.has_kernel:
-                        run_sync(manager.shutdown_kernel)(
-                            now=True
-                        )  # also removes its files and sockets
-                except Exception:
-                    pass
-        if problem is None and watchdog.reason is not None:
-            problem = _stopped_because(RuntimeError(), watchdog.reason, settings)
-        errors = {
-            index: f"{output.get('ename', '')}: {output.get('evalue', '')}"
-            for index, cell in enumerate(notebook.cells)
-            if cell.cell_type == "code"
-            for output in cell.get("outputs", [])
-            if output.get("output_type") == "error"
-        }
-        isolation = _isolation_report(box, namespaces)
-        return NotebookOutcome(
-            verdict_log.read(box.verdicts_file),
-            problem,
-            errors,
-            notebook,
-            isolation,
-            watchdog.cpu_s,
-            watchdog.peak_mb,
-        )
-    finally:
-        box.remove()
-
-
-def _isolation_report(box: sandbox.Sandbox, namespaces: bool) -> str:
-    """One line on how the kernel was confined, from what the launcher wrote."""
-    try:
-        report = json.loads((box.run / confine.CONFINEMENT_REPORT).read_text())
-    except (OSError, ValueError):
-        return "namespaces (unconfirmed)" if namespaces else "none (fallback)"
-    if not report.get("namespaces"):
-        return "none (fallback)"
-    writable = report.get("left_writable") or []
-    return "namespaces" + (f" (left writable: {', '.join(writable)})" if writable else "")
+    options = kernel_options(settings, artifacts, timeout_s or settings.timeout_s)
+    name = f"{number}_submission.ipynb"  # the learner's file name never becomes a path
+    with kernel.GradedKernel(options, name) as graded:
+        run = graded.run(notebook)
+        verdicts = verdicts_from_evidence(run.evidence)
+    return NotebookOutcome(
+        verdicts, run.problem, run.cell_errors, notebook, run.confinement, run.cpu_s, run.peak_mb
+    )
 
 
 def _no_verdict_reason(exercise: ExerciseInfo, outcome: NotebookOutcome) -> str:
@@ -293,6 +252,12 @@ def _no_verdict_reason(exercise: ExerciseInfo, outcome: NotebookOutcome) -> str:
     return reason + "."
 
 
+def _exercise_result(verdict: dict) -> ExerciseResult:
+    """A verdict as the CSV and the feedback keep it: bounded in messages and length."""
+    messages = [str(message)[:MAX_MESSAGE_CHARS] for message in verdict["messages"][:MAX_MESSAGES]]
+    return ExerciseResult(verdict["status"], messages)
+
+
 def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
     """Grade every notebook of one learner; one result, whatever the notebooks do."""
     started = time.monotonic()
@@ -304,34 +269,38 @@ def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
     redact = Redactor(dict(os.environ), keep=sandbox.PASSED_THROUGH_ENV)
     sandbox.Sandbox.sweep()  # what a killed worker on this machine left behind
     try:
+        confined(settings.isolation)  # a worker that cannot confine grades nobody
         wanted = [number for number in settings.notebooks() if number in task.notebooks]
         artifacts = (
             stand_in.phase1_stand_in(weights_dir(settings))
             if wanted and settings.phase1_stand_in
             else None
         )
+        deadline = time.monotonic() + settings.learner_deadline_s()
         isolation = set()
         for number in wanted:
             submitted = task.notebooks[number]
+            remaining = deadline - time.monotonic()
             if submitted.data is None:
                 outcome = NotebookOutcome([], submitted.problem or "could not be read")
+            elif remaining <= 0:
+                outcome = NotebookOutcome([], "not graded: the learner's time was up")
             else:
-                outcome = run_notebook(number, submitted.name, submitted.data, settings, artifacts)
+                timeout = min(settings.timeout_s, remaining)
+                outcome = run_notebook(number, submitted.data, settings, artifacts, timeout)
             if outcome.isolation:
                 isolation.add(outcome.isolation)
             result.cpu_s += outcome.cpu_s
             result.peak_mb = max(result.peak_mb, outcome.peak_mb)
             if outcome.problem:
                 result.problems.append(f"{number}: {outcome.problem}")
-            last = {
-                v["exercise"]: v for v in outcome.verdicts
-            }  # a later call replaces an earlier one
+            # A later call replaces an earlier one.
+            last = {v["exercise"]: v for v in outcome.verdicts}
             for exercise in settings.exercises:
                 if exercise.notebook != number:
                     continue
                 if exercise.key in last:
-                    verdict = last[exercise.key]
-                    exercises[exercise.key] = ExerciseResult(verdict["status"], verdict["messages"])
+                    exercises[exercise.key] = _exercise_result(last[exercise.key])
                 elif outcome.problem:
                     exercises[exercise.key] = ExerciseResult(
                         ERROR, [f"Not graded: notebook {number}: {outcome.problem}."]

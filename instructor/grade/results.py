@@ -37,6 +37,11 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_TEXT = 2000
 REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 6
+# C0 and C1 controls (ESC starts terminal escapes), DEL, and the bidirectional overrides that
+# make text read differently from what it is.
+CONTROL_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,14 @@ class LearnerResult:
         return INCOMPLETE if self.problems else GRADED
 
 
+def printable(text: str) -> str:
+    """`text` without control characters (terminal escapes, bidi overrides): safe to print or store."""
+    return CONTROL_CHARACTERS.sub("\ufffd", str(text))
+
+
 def one_line(text: str, limit: int = MAX_TEXT) -> str:
-    """Text made safe for one CSV cell: one line, bounded, never read as a formula."""
-    flat = re.sub(r"\s+", " ", str(text)).strip()
+    """Text made safe for one CSV cell: one line, bounded, no control characters, never a formula."""
+    flat = printable(re.sub(r"\s+", " ", str(text)).strip())
     flat = flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
     return "'" + flat if flat.startswith(FORMULA_STARTS) else flat
 

@@ -30,6 +30,7 @@ from instructor.grade.results import (
     LearnerResult,
     Redactor,
     learner_key,
+    printable,
 )
 from instructor.grade.tasks import GradeSettings
 
@@ -155,7 +156,7 @@ def _gather(
             future.release()
             _record(report, redact.result(result), settings, feedback_dir)
             bar.set_postfix_str(
-                f"{learner[:20]}: {result.passed_count}/{len(settings.exercises)} passed"
+                f"{printable(learner[:20])}: {result.passed_count}/{len(settings.exercises)} passed"
             )
             bar.update()
             submit_next()
