@@ -19,6 +19,7 @@ import functools
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,57 @@ class ConfinedKernelManager(AsyncKernelManager):
         return client
 
 
+class DisconnectMonitor:
+    """Notices when a kernel's shell or iopub connection drops (a message over MAX_MESSAGE_BYTES).
+
+    zmq drops a peer that sends more than MAXMSGSIZE; nbclient would then
+    wait for a reply that never comes until the deadline. The watchdog polls
+    this instead and kills the kernel at once. Monitor sockets are created in
+    the client's thread and read only by the watchdog's.
+    """
+
+    def __init__(self, kernel_client: Any) -> None:
+        self.finished = False  # set before the kernel is shut down on purpose
+        self._lock = threading.Lock()
+        self._sockets: list[Any] = []
+        self._pairs: list[zmq.Socket] = []
+        context = zmq.Context.shadow(kernel_client.context.underlying)
+        for channel in (kernel_client.shell_channel, kernel_client.iopub_channel):
+            socket = channel.socket
+            address = f"inproc://alpaca-grade-monitor-{id(self)}-{id(socket)}"
+            socket.monitor(address, zmq.EVENT_DISCONNECTED)
+            pair = context.socket(zmq.PAIR)
+            pair.connect(address)
+            self._sockets.append(socket)
+            self._pairs.append(pair)
+
+    def disconnected(self) -> bool:
+        """Whether a monitored connection dropped since the last look (never once closed)."""
+        dropped = False
+        with self._lock:
+            for pair in self._pairs:
+                try:
+                    while pair.poll(0):
+                        pair.recv_multipart(zmq.NOBLOCK)
+                        dropped = True
+                except zmq.ZMQError:
+                    pass
+            return dropped and not self.finished
+
+    def close(self) -> None:
+        """Stop watching, before the client's zmq context ends: its `term()` waits for these sockets."""
+        with self._lock:
+            self.finished = True
+            for socket in self._sockets:
+                try:
+                    socket.disable_monitor()
+                except zmq.ZMQError:
+                    pass
+            for pair in self._pairs:
+                pair.close(linger=0)
+            self._pairs, self._sockets = [], []
+
+
 class _GradingClient(NotebookClient):
     """Keeps only each cell's first error of everything a kernel sends, and no comm or widget state.
 
@@ -103,12 +155,18 @@ class _GradingClient(NotebookClient):
     """
 
     on_connected: Any = None
+    on_finished: Any = None
 
     async def async_start_new_kernel_client(self) -> Any:
         client = await super().async_start_new_kernel_client()
         if self.on_connected is not None:
-            self.on_connected()
+            self.on_connected(client)
         return client
+
+    async def _async_cleanup_kernel(self) -> None:
+        if self.on_finished is not None:
+            self.on_finished()
+        await super()._async_cleanup_kernel()
 
     def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
         return None
@@ -204,6 +262,8 @@ def stopped_because(error: BaseException | None, reason: str | None, limit: limi
         return f"kernel killed: more than {limit.max_tasks} processes and threads"
     if reason == "disk":
         return f"kernel killed: its folder above {limit.disk_mb:.0f} MB"
+    if reason == "message":
+        return f"kernel killed: a message above {MAX_MESSAGE_BYTES // 1024**2} MB"
     name = type(error).__name__
     if name == "DeadKernelError":
         return "kernel died"
@@ -223,6 +283,7 @@ class GradedKernel:
         self.sandbox: Sandbox | None = None
         self.cgroup: limits.KernelCgroup | None = None
         self.manager: ConfinedKernelManager | None = None
+        self.monitor: DisconnectMonitor | None = None
         self.confinement = ""
 
     def __enter__(self) -> GradedKernel:
@@ -233,6 +294,8 @@ class GradedKernel:
 
     def __exit__(self, *_exc: object) -> None:
         self._kill()
+        if self.monitor is not None:
+            self.monitor.close()
         if self.cgroup is not None:
             self.cgroup.remove()
         if self.sandbox is not None:
@@ -280,10 +343,11 @@ class GradedKernel:
 
     # --- the run ------------------------------------------------------------
 
-    def _on_connected(self) -> None:
-        """Once the grader is connected: measure the confinement, move the socket folder away."""
+    def _on_connected(self, kernel_client: Any) -> None:
+        """Once the grader is connected: watch the connections, measure the confinement, move the sockets."""
         box, manager = self.sandbox, self.manager
         assert box is not None and manager is not None
+        self.monitor = DisconnectMonitor(kernel_client)
         pid = _kernel_pid(manager)
         if not self.options.confined:
             self.confinement = "none (--isolation off)"
@@ -314,6 +378,7 @@ class GradedKernel:
             shutdown_kernel="immediate",  # it is killed below anyway
         )
         client.on_connected = self._on_connected
+        client.on_finished = self._on_finished
         environment = kernel_environment(
             box, self.name, self.options.confined, self.options.pass_env
         )
@@ -333,6 +398,7 @@ class GradedKernel:
             except Exception as error:  # the notebook did not run to its end
                 outcome.problem = stopped_because(error, self._reason(watchdog), limit)
             finally:
+                self._on_finished()
                 self._kill()
         if outcome.problem is None and self._reason(watchdog) is not None:
             outcome.problem = stopped_because(None, self._reason(watchdog), limit)
@@ -352,6 +418,15 @@ class GradedKernel:
         copied = safe_files.copy_out(box.evidence, box.trusted / "evidence")
         outcome.evidence, outcome.evidence_skipped = box.trusted / "evidence", copied.skipped
         return outcome
+
+    def _on_finished(self) -> None:
+        """The cells are done (or given up): from now on a dropped connection is expected."""
+        if self.monitor is not None:
+            self.monitor.close()
+
+    def _message_too_large(self) -> str | None:
+        """For the watchdog: "message" when a connection dropped while the cells still ran."""
+        return "message" if self.monitor is not None and self.monitor.disconnected() else None
 
     def _reason(self, watchdog: limits.Watchdog) -> str | None:
         if watchdog.reason is None and self.cgroup is not None:

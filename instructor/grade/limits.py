@@ -130,8 +130,8 @@ class Cgroups:
                 " ".join(f"+{c}" for c in sorted(CONTROLLERS))
             )
         except OSError:
-            return None
-        return cls(own) if _delegated(own) else None
+            return None  # the kernel refused: not delegated after all
+        return cls(own)
 
     def create(self, limits: Limits) -> KernelCgroup:
         """A new cgroup for one kernel, its limits written."""
@@ -303,13 +303,15 @@ class Watchdog:
 
     `kernel_pid()` gives the launcher's pid once there is one (the tree
     under it is the kernel); `writable` is the kernel's folder. `reason` is
-    "timeout", "memory", "processes" or "disk" once it killed, else None.
+    "timeout", "memory", "processes", "disk" (or what `more` returned) once it
+    killed, else None.
     """
 
     kernel_pid: Callable[[], int | None]
     limits: Limits
     writable: Path
     cgroup: KernelCgroup | None = None
+    more: Callable[[], str | None] | None = None  # another check (the kernel client's), polled too
     reason: str | None = None
     peak_mb: float = 0.0
     cpu_s: float = 0.0
@@ -369,6 +371,8 @@ class Watchdog:
             self.cgroup is not None and self.cgroup.hit_process_limit()
         ):
             return "processes"
+        if self.more is not None and (reason := self.more()) is not None:
+            return reason
         now = time.monotonic()
         if now - self._disk_at >= DISK_PERIOD_S:
             self._disk_at = now

@@ -118,6 +118,14 @@ def _cell_problem(cell: object) -> str | None:
     return None
 
 
+def _with_joined_source(cell: object) -> object:
+    """A raw JSON cell with its source joined as nbformat joins it (a list of lines is allowed)."""
+    if isinstance(cell, dict) and isinstance(cell.get("source"), list):
+        if all(isinstance(line, str) for line in cell["source"]):
+            return {**cell, "source": "".join(cell["source"])}
+    return cell
+
+
 def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None]:
     """The notebook as nbformat 4, or None and why it is not one. Never raises."""
     if not data.strip():
@@ -128,6 +136,12 @@ def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | Non
         return None, "not a notebook (not JSON)"
     if _json_depth(document) > MAX_NOTEBOOK_DEPTH:
         return None, f"not a notebook (nested more than {MAX_NOTEBOOK_DEPTH} deep)"
+    if not isinstance(document, dict):
+        return None, "not a notebook (not a JSON object)"
+    for cell in document.get("cells", []) if isinstance(document.get("cells"), list) else []:
+        problem = _cell_problem(_with_joined_source(cell))
+        if problem:  # said before nbformat trips over it with a message of its own
+            return None, f"not a notebook ({problem})"
     try:
         notebook = nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4)
         if not isinstance(notebook.get("cells"), list):
