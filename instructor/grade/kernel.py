@@ -109,9 +109,9 @@ class DisconnectMonitor:
         self._lock = threading.Lock()
         self._sockets: list[Any] = []
         self._pairs: list[zmq.Socket] = []
-        context = zmq.Context.shadow(kernel_client.context.underlying)
         for channel in (kernel_client.shell_channel, kernel_client.iopub_channel):
             socket = channel.socket
+            context = zmq.Context.shadow(socket.context.underlying)  # inproc needs the same context
             address = f"inproc://alpaca-grade-monitor-{id(self)}-{id(socket)}"
             socket.monitor(address, zmq.EVENT_DISCONNECTED)
             pair = context.socket(zmq.PAIR)
@@ -385,7 +385,7 @@ class GradedKernel:
         outcome = KernelRun()
         manager = self.manager
         with limits.Watchdog(
-            lambda: _kernel_pid(manager), limit, box.work, self.cgroup
+            lambda: _kernel_pid(manager), limit, box.work, self.cgroup, self._message_too_large
         ) as watchdog:
             try:
                 client.execute(
