@@ -438,3 +438,25 @@ def test_the_confinement_is_measured_from_outside(tmp_path: Path) -> None:
             processes.kill_tree(launched.pid)
     finally:
         box.remove()
+
+
+# --- where kernels cannot be confined ------------------------------------------------------
+
+
+def test_the_run_refuses_where_kernels_cannot_be_confined(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from instructor.grade import __main__ as grade_command
+
+    monkeypatch.setattr(bwrap, "probe", lambda: "no user namespaces\x1b[31m here")
+    (tmp_path / "class" / "ann").mkdir(parents=True)
+    code = grade_command.main(
+        [str(tmp_path / "class"), "--out", str(tmp_path / "g.csv"), "--quiet"]
+    )
+    error = capsys.readouterr().err
+    assert code == 2 and "Refusing to grade" in error and "--isolation off" in error
+    assert "\x1b" not in error  # printed through results.printable
+    assert not (tmp_path / "g.csv").exists()
+    with pytest.raises(notebook_run.ConfinementUnavailable):
+        notebook_run.confined("bwrap")
+    assert notebook_run.confined("off") is False
