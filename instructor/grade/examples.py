@@ -23,6 +23,8 @@ The hostile learners (issue 19): each attack either reports what it got away
 with in its own error message ("loot: [...]", empty when it got nothing, so a
 test can read it from the feedback page), or claims a pass it has not earned.
 Whatever an attack manages to plant it removes again at once (it only reports it).
+Attacks that need neither TensorFlow nor the real grader submit only their
+exercise and grader cells (graded in seconds).
 
 | learner            | attack                                                                 | expected row                      |
 | ------------------ | ---------------------------------------------------------------------- | --------------------------------- |
@@ -89,7 +91,10 @@ class Targets:
 
 
 # Every loot-reporting attack starts with this and ends with LOOT_END.
-LOOT_START = "import json, os, subprocess, sysconfig\nfrom pathlib import Path\nloot = []\n"
+LOOT_START = (
+    f"{config.GRADED_FUNCTION_MARKER} create_datasets\n"
+    "import json, os, subprocess, sysconfig\nfrom pathlib import Path\nloot = []\n"
+)
 LOOT_END = (
     "def create_datasets(*args, **kwargs):\n    raise RuntimeError('loot: ' + json.dumps(loot))\n"
 )
@@ -98,15 +103,20 @@ LOOT_END = (
 def _attacks(targets: Targets) -> dict[str, str]:
     """The code of each loot-reporting attack (it replaces the graded-function cell)."""
     course = str(config.PROJECT_ROOT)
+    remount = (
+        "points = [line.split()[4] for line in open('/proc/self/mountinfo')]\n"
+        "for point in points:\n"
+        "    for options in ('remount,bind,rw', 'remount,rw'):\n"
+        "        try:\n"
+        "            done = subprocess.run(['mount', '-o', options, point], capture_output=True)\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        if done.returncode == 0 and point in ('/', '/usr', '/work'):\n"
+        "            loot.append('remounted ' + point)\n"
+    )
     return {
         "remount": (
-            f"for command in (['mount', '-o', 'remount,bind,rw', '/'], ['mount', '-o', 'remount,rw', {course!r}]):\n"
-            "    try:\n"
-            "        if subprocess.run(command, capture_output=True).returncode == 0:\n"
-            "            loot.append('remounted ' + command[-1])\n"
-            "    except OSError:\n"
-            "        pass\n"
-            "# The course is there inside too: a write there is a write outside.\n"
+            remount + "# The course is there inside too: a write there is a write outside.\n"
             f"target = Path({course!r}) / 'escaped-from-sandbox.txt'\n"
             "try:\n"
             "    target.write_text('written by a submission')\n"
@@ -130,11 +140,14 @@ def _attacks(targets: Targets) -> dict[str, str]:
             "        command = open(f'/proc/{pid}/cmdline', 'rb').read()\n"
             "    except OSError:\n"
             "        continue\n"
-            "    if any(word in command for word in (b'pytest', b'instructor.grade', b'multiprocessing', b'dask')):\n"
+            "    if any(word in command for word in (b'instructor.grade', b'multiprocessing', b'distributed')):\n"
             "        loot.append('saw the grader: ' + pid)\n"
+            "visible = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+            "if len(visible) > 10:  # a sandbox holds its init, the kernel and what the kernel started\n"
+            "    loot.append(f'saw {len(visible)} processes')\n"
         ),
         "plants_code": (
-            "purelib = Path(sysconfig.get_paths()['purelib'])\n"
+            remount + "purelib = Path(sysconfig.get_paths()['purelib'])\n"
             f"for target in (Path({course!r}) / 'sitecustomize.py', purelib / 'sitecustomize.py',\n"
             f"               purelib / 'zz_alpaca_planted.pth', Path({course!r}) / 'helpers' / 'sitecustomize.py'):\n"
             "    try:\n"
@@ -144,7 +157,10 @@ def _attacks(targets: Targets) -> dict[str, str]:
             "    except OSError:\n"
             "        pass\n"
             "# Its own folder is its to write; nothing there is on another process's import path.\n"
-            "Path('sitecustomize.py').write_text('raise SystemExit(\"planted code ran\")\\n')\n"
+            "try:\n"
+            "    Path('sitecustomize.py').write_text('raise SystemExit(\"planted code ran\")\\n')\n"
+            "except OSError:\n"
+            "    pass\n"
         ),
         "unix_socket": (
             "import socket\n"
@@ -244,7 +260,8 @@ COMM_FLOOD = """import comm
 for _ in range(100):  # 800 MB of widget state the grading process must not keep
     comm.create_comm(target_name="jupyter.widget", data={"state": {"value": "x" * 8_000_000}})
 """
-HUGE_MESSAGE = """print("x" * 64_000_000)
+HUGE_MESSAGE = """# GRADED FUNCTION: create_datasets
+print("x" * 64_000_000)
 def create_datasets(*args, **kwargs):
     raise RuntimeError("y" * 64_000_000)
 """
@@ -285,9 +302,26 @@ def _write(notebook: nbformat.NotebookNode, path: Path) -> None:
     nbformat.write(notebook, path)
 
 
-def _writer(source: Path, change: str, mode: str = "prepend"):
-    """A maker that writes `source` with its graded-function cell changed (see _with_exercise_cell)."""
-    return lambda folder: _write(_with_exercise_cell(source, change, mode), folder / source.name)
+def _writer(source: Path, change: str, mode: str = "prepend", light: bool = False):
+    """A maker that writes `source` with its graded-function cell changed (see _with_exercise_cell).
+
+    `light`: only that cell and the grader cells are kept. An attack that needs
+    neither TensorFlow nor the real grader is graded in seconds that way (a
+    learner may submit any notebook).
+    """
+
+    def make(folder: Path) -> None:
+        notebook = _with_exercise_cell(source, change, mode)
+        if light:
+            notebook.cells = [
+                cell
+                for cell in notebook.cells
+                if cell.cell_type == "code"
+                and (tagging.GRADED_MARKER in cell.source or "graders.check_" in cell.source)
+            ]
+        _write(notebook, folder / source.name)
+
+    return make
 
 
 def _write_json(document: dict, path: Path) -> None:
@@ -392,17 +426,17 @@ def write_examples(
             folder / master_01.name,
         ),
         **{
-            name: _writer(master_01, LOOT_START + code + LOOT_END, "replace")
+            name: _writer(master_01, LOOT_START + code + LOOT_END, "replace", light=True)
             for name, code in attacks.items()
         },
         "forges_verdicts": _writer(copy_01, FORGE),
         "replaces_graders": _writer(copy_01, REPLACE_GRADERS),
         "reference_answer": _writer(master_01, REFERENCE_ANSWER, "replace"),
         "fifos": _writer(master_01, FIFOS),
-        "memfd_hog": _writer(master_01, MEMFD_HOG),
-        "sysv_hog": _writer(master_01, SYSV_HOG),
+        "memfd_hog": _writer(master_01, MEMFD_HOG, light=True),
+        "sysv_hog": _writer(master_01, SYSV_HOG, light=True),
         "comm_flood": _writer(master_01, COMM_FLOOD),
-        "huge_message": _writer(master_01, HUGE_MESSAGE, "append"),
+        "huge_message": _writer(master_01, HUGE_MESSAGE, "replace", light=True),
         "bad_tags": lambda folder: _write_json(_bad_tags(master_01), folder / master_01.name),
         "deep_json": lambda folder: _write_json(_deep_json(master_01), folder / master_01.name),
         "zz_after_attacks": lambda folder: shutil.copy(master_01, folder),
