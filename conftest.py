@@ -58,7 +58,7 @@ NO_WEIGHTS_HINT = (
 BROWSER_NOT_RUN = (
     "THE BROWSER TEST DID NOT RUN: nothing checked the explorers in JupyterLab. "
     "It needs Debian's Chromium at /usr/bin/chromium: as root, `make browser`; as another "
-    "user, `sudo apt-get install chromium` (see README, 'For instructors')."
+    "user, `sudo apt-get install chromium` (see docs/instructor.md, 'The tests')."
 )
 
 

@@ -1,8 +1,8 @@
 """Speed and accuracy of the course, measured on one machine in one run.
 
-    python -m benchmarks                 # full: 3 seeds, the course's 5 + 5 epochs, the notebooks
+    python -m benchmarks                 # full: 3 seeds, the course's epochs (config), the notebooks
     python -m benchmarks --quick         # smoke test: 1 seed, 3 + 2 epochs
-    python -m benchmarks --skip-course   # leave out the five solution notebooks
+    python -m benchmarks --skip-course   # leave out the solution notebooks
 
 Every measurement runs in a fresh Python process (`benchmarks.child`):
 
@@ -14,8 +14,9 @@ bounds          before the first seed and after each: `compute_bound_img_s`:
 training_run    once per seed, the course's own pipeline and model, built with
                 `helpers.reference` the way notebooks 04 and 05 build them:
                 epoch wall times (validation included) and histories.
-grader_timing   each grader check on the reference answers, learner's time left out.
-course          the five solution notebooks executed headless, end to end,
+grader_timing   each grader check on the course's answers (helpers/answers.py), learner's
+                time left out.
+course          the solution notebooks (all six) executed headless, end to end,
                 with the peak resident memory of the runner and its kernels.
 
 Definitions (see benchmarks/report.py):

@@ -210,10 +210,10 @@ def _accuracy_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _course_figures(environment: dict[str, str], notes: list[str]) -> dict[str, Any]:
-    """Wall time and peak memory of the five solution notebooks, run headless."""
+    """Wall time and peak memory of the solution notebooks, run headless."""
     notebooks = course.solution_notebooks()
     if not notebooks:
-        notes.append("course not run: no solutions/0*.ipynb found")
+        notes.append(f"course not run: no solutions/{config.NOTEBOOK_GLOB} found")
         return {"course_wall_s": None, "peak_rss_mb": None}
     _say(f"running the course: {', '.join(path.name for path in notebooks)}")
     result = course.measure_course(notebooks, COURSE_TIMEOUT_S, environment)

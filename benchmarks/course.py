@@ -26,14 +26,13 @@ from typing import Any
 from helpers import config
 from instructor import processes
 
-SOLUTION_GLOB = "0*.ipynb"
 CELL_TIMEOUT_S = 600
 POLL_INTERVAL_S = 0.2
 
 
-def solution_notebooks(folder: Path = config.PROJECT_ROOT / "solutions") -> list[Path]:
+def solution_notebooks(folder: Path = config.SOLUTIONS_DIR) -> list[Path]:
     """The course's solution notebooks, in their numbered order."""
-    return sorted(folder.glob(SOLUTION_GLOB))
+    return config.course_notebooks(folder)
 
 
 def measure_course(
@@ -123,7 +122,7 @@ def run_notebooks(notebooks: list[Path]) -> dict[str, Any]:
             client = nbclient.NotebookClient(
                 notebook,
                 timeout=CELL_TIMEOUT_S,
-                kernel_name="python3",
+                kernel_name=config.NOTEBOOK_KERNELSPEC["name"],
                 resources={"metadata": {"path": str(path.parent)}},
             )
             memory.current = path.name

@@ -2,8 +2,8 @@
 
     python -m benchmarks.grader_timing --repeats 3 --out graders.json
 
-Each check is given the reference answer, as a learner who solved the
-exercise would give theirs. The objects a learner builds in their own cells
+Each check is given the course's answer (helpers/answers.py, exported from the
+masters), as a learner who solved the exercise would give theirs. The objects a learner builds in their own cells
 (datasets, the fine-tuning model) are built before the clock starts. Two
 checks take the learner's *function* and call it themselves; the time spent
 inside that function is the learner's, not the grader's, and is subtracted:
@@ -66,11 +66,11 @@ def _time_check(
 
 
 def measure(repeats: int) -> dict[str, Any]:
-    """Time every check on the reference answers; the slowest call of each is kept."""
+    """Time every check on the course's answers; the slowest call of each is kept."""
     import helpers
 
     helpers.setup_notebook()
-    from helpers import config, graders, reference
+    from helpers import answers, config, graders, reference
 
     datasets = reference.make_datasets()
     augmenter_watch, model_watch = _Stopwatch(), _Stopwatch()
@@ -82,19 +82,19 @@ def measure(repeats: int) -> dict[str, Any]:
         "check_datasets": (graders.check_datasets, datasets, None),
         "check_data_augmenter": (
             graders.check_data_augmenter,
-            (augmenter_watch.wrap(reference.data_augmenter),),
+            (augmenter_watch.wrap(answers.data_augmenter),),
             augmenter_watch,
         ),
         "check_alpaca_model": (
             graders.check_alpaca_model,
-            (model_watch.wrap(reference.alpaca_model),),
+            (model_watch.wrap(answers.alpaca_model),),
             model_watch,
         ),
         "check_fine_tuning": (graders.check_fine_tuning, (tuned_model, *fine_tuning_objects), None),
         # The generator runs in the grader's learner time; the check reports it as such.
         "check_representative_dataset": (
             graders.check_representative_dataset,
-            (reference.make_representative_dataset, tuned_model),
+            (answers.make_representative_dataset, tuned_model),
             None,
         ),
     }

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from benchmarks.child import out_argument, write_json
-from instructor.grade import examples, notebook_run, registry, run, stand_in
+from helpers.exercises import EXERCISES
+from instructor.grade import examples, notebook_run, run, stand_in
 from instructor.grade.tasks import GradeSettings
 
 
@@ -43,7 +44,7 @@ def generate_class(folder: Path, learners: int) -> None:
 
 def measure(learners: int, workers: int) -> dict[str, object]:
     """Grade a generated class; return the figures."""
-    exercises = list(registry.exercise_registry())
+    exercises = list(EXERCISES.values())
     settings = GradeSettings(exercises)
     started = time.perf_counter()
     stand_in.phase1_stand_in(notebook_run.weights_dir(settings))

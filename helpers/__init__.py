@@ -1,23 +1,9 @@
-"""Everything the course needs that is not the lesson itself.
+"""What the course's notebooks import (everything that is not the lesson itself), and
+`setup_notebook()`, the first call of every notebook.
 
-What notebooks import, one concern each (CONTRIBUTING.md has the whole map):
-    config        constants and paths
-    runtime       TensorFlow log quieting, the IPython shell probe
-    data          find / fetch / verify the dataset and the ImageNet weights
-    reference     reference answers to earlier exercises
-    model_facts   facts read off a model (where MobileNetV2 sits, block names...)
-    graders       one check_* per exercise (their rules in rules/; check_runner, verdicts,
-                  progress, learner_calls behind them)
-    plots         matplotlib pictures
-    widgets       ipywidgets explorers (code in explorers/, one module each)
-    litert        run exported .tflite files and measure them (notebook 06)
-    photos        a learner's own photo, made into what the model sees (notebook 06)
-
-The instructor's tools (authoring the learner copies, grading a class) live
-in the sibling package `instructor/`; nothing here imports it.
-
-Importing this package is cheap (no TensorFlow); `setup_notebook()` does the
-heavy imports when a notebook starts.
+Its modules, one concern each, are listed in CONTRIBUTING.md (the map); none
+imports the instructor's tools (`instructor/`). Importing this package is cheap
+(no TensorFlow); `setup_notebook()` does the heavy imports when a notebook starts.
 """
 
 from __future__ import annotations
@@ -61,6 +47,17 @@ def _warn_if_weights_missing() -> None:
         )
 
 
+def _weights_label(provenance: str) -> str:
+    """One line: which ImageNet weights this run uses (by checksum), so that stored outputs say
+    which weights made them and a learner with other weights knows why their numbers differ."""
+    from helpers.data import PROVENANCE_STANDIN
+
+    line = f"ImageNet weights, by checksum: {provenance}"
+    if provenance != PROVENANCE_STANDIN:
+        line += " (the outputs stored in solutions/ come from the stand-in weights: yours differ)"
+    return line
+
+
 def setup_notebook(deterministic: bool = False) -> None:
     """Check the environment, seed everything once, and check the dataset.
 
@@ -96,5 +93,6 @@ def setup_notebook(deterministic: bool = False) -> None:
     print(f"helpers {__version__}: TensorFlow {tf.__version__}, Keras {keras.__version__}")
     print(f"Random seed set to {config.SEED}" + (" (deterministic ops)" if deterministic else ""))
     _warn_if_weights_missing()
+    print(_weights_label(data.weights_provenance()))
     dataset_dir = data.require_dataset()
     print(f"Dataset ready: {dataset_dir.name}/ with {config.EXPECTED_TOTAL_IMAGES} images")

@@ -31,10 +31,14 @@ ROTATION_FACTOR: float = 0.2
 # A predicted probability of class 1 ("not alpaca") above this means class 1;
 # the same rule as BinaryAccuracy(threshold=0.0) on logits.
 DECISION_THRESHOLD: float = 0.5
-# Fine-tuning lets the unfrozen BatchNormalization layers adapt: they stay trainable, so fit
-# updates their statistics (on Keras 3, `training=False` at build time does not prevent it).
-# Freezing them measured no better on this data (benchmarks/README.md); adapting keeps the
-# exercise's code to the original's steps. The graders check this choice.
+# Fine-tuning's BatchNorm choice; the graders check it, notebook 05 shows both. False: the
+# unfrozen BatchNormalization layers stay trainable, so during fit they run in training mode:
+# each batch is normalised with its own mean and variance, and the moving statistics (used at
+# validation and prediction) move towards this data's only slowly (MobileNetV2 builds them with
+# momentum 0.999: 0.1 % of the way per step). On Keras 3.15 `training=False` at build time does
+# not prevent it (keras-team/keras issue 20285; PR #23364, merged, in no release yet, restores
+# it). True: they are frozen, so they run in inference mode with ImageNet's statistics.
+# Which one the course uses, and the measured difference: benchmarks/results.json.
 FREEZE_BATCHNORM_IN_FINE_TUNING: bool = False
 
 # --- Facts about the data and the model, checked by the graders and tests ---
@@ -56,10 +60,27 @@ START_MARKER: str = "### START CODE HERE"
 END_MARKER: str = "### END CODE HERE"
 # The header comment of an exercise cell: `# GRADED FUNCTION: data_augmenter`.
 GRADED_FUNCTION_MARKER: str = "# GRADED FUNCTION:"
+# Every grader is `graders.check_<exercise>` (`graders.check_datasets`); a notebook's grader
+# cell calls it. See is_grader_cell() and grader_call() below.
+GRADER_PREFIX: str = "check_"
 
 # --- Graders ---
 # How long a grader waits for a learner's function (e.g. alpaca_model) before giving up.
 GRADER_TIME_LIMIT_S: float = 60.0
+
+# --- Evidence: what a check records in a grading run (helpers/evidence.py), bounded ---
+EVIDENCE_MAX_JSON_BYTES: int = 8 * 2**20  # facts.json, model.json (MobileNetV2's is ~160 KB)
+EVIDENCE_MAX_MODEL_BYTES: int = 64 * 2**20  # model.keras (the course's model is ~10 MB)
+EVIDENCE_MAX_UNPACKED_BYTES: int = 128 * 2**20  # a .keras or .npz archive, unpacked
+EVIDENCE_MAX_ARRAY_BYTES: int = 32 * 2**20  # one sample array kept with its values (~100 images)
+EVIDENCE_MAX_SAMPLES_BYTES: int = 64 * 2**20  # all sample arrays kept with their values
+EVIDENCE_MAX_MODEL_PARAMS: int = 16_000_000  # larger models are not saved (the course's: 2.26 M)
+EVIDENCE_MAX_MESSAGE_CHARS: int = 2000  # one message of a check that ended early
+# A notebook's whole evidence folder, as a grading run copies it out of the dead kernel.
+EVIDENCE_MAX_TOTAL_BYTES: int = 200 * 2**20
+# How long the judge may take for one learner's evidence, and to start (TensorFlow's import).
+GRADE_JUDGE_TIMEOUT_S: float = 120.0
+GRADE_JUDGE_START_TIMEOUT_S: float = 180.0
 
 # --- Instructors' grading runs (python -m instructor.grade) ---
 # Cells with this tag only train, evaluate, measure or draw: a grading run skips them.
@@ -74,6 +95,16 @@ PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 DATASET_DIR: Path = PROJECT_ROOT / "dataset"
 MANIFEST_DIR: Path = Path(__file__).resolve().parent / "manifests"
 DATASET_MANIFEST: Path = MANIFEST_DIR / "alpaca.sha256"
+SOLUTIONS_DIR: Path = PROJECT_ROOT / "solutions"  # the masters, with the outputs of a real run
+NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"  # the learner copies, generated from the masters
+# The course's notebooks in either folder: `NN_topic.ipynb` (see course_notebooks()).
+NOTEBOOK_GLOB: str = "[0-9][0-9]_*.ipynb"
+# The kernel every notebook asks for: `python3`, the environment it was started from.
+NOTEBOOK_KERNELSPEC: dict[str, str] = {
+    "display_name": "Python 3 (ipykernel)",
+    "language": "python",
+    "name": "python3",
+}
 
 # --- Environment variables the data tools read (documented in README) ---
 ENV_DATASET_SOURCE = "ALPACA_DATASET_SOURCE"  # a local folder holding the images
@@ -83,9 +114,9 @@ ENV_WEIGHTS_BASE_URL = "ALPACA_WEIGHTS_BASE_URL"  # where the weight files are d
 ENV_PROGRESS_FILE = "ALPACA_PROGRESS_FILE"  # where graders record passed exercises
 ENV_ARTIFACTS_DIR = "ALPACA_ARTIFACTS_DIR"  # where notebook 04 saves the model for 05
 ENV_WIDGETS_MODE = "ALPACA_WIDGETS"  # explorers: "interactive", "static" or "auto" (detect)
-ENV_VERDICTS_FILE = (
-    "ALPACA_VERDICTS_FILE"  # graders append one JSON line per check here (grading runs)
-)
+# A grading run sets this for each kernel: checks write their evidence there and judge nothing
+# (instructor.grade.judge judges it outside the kernel; helpers/evidence.py has the format).
+ENV_EVIDENCE_DIR = "ALPACA_EVIDENCE_DIR"
 ENV_GRADE_CACHE = "ALPACA_GRADE_CACHE"  # where a grading worker keeps the phase-1 stand-in model
 
 # What notebooks save for later ones (git-ignored); tests point it at empty folders.
@@ -131,11 +162,49 @@ def relative_to_project(path: Path) -> str:
         return resolved.as_posix()
 
 
+def course_notebooks(folder: Path = SOLUTIONS_DIR) -> list[Path]:
+    """The course's notebooks (`NN_topic.ipynb`) in `folder`, in course order."""
+    return sorted(Path(folder).glob(NOTEBOOK_GLOB))
+
+
+def grader_call(exercise: str) -> str:
+    """How a notebook calls the grader of `exercise`: `graders.check_datasets` for "datasets"."""
+    return f"graders.{GRADER_PREFIX}{exercise}"
+
+
+def is_grader_cell(source: str) -> bool:
+    """Whether a code cell's source may call a grader: it names a `check_` function.
+
+    Loose on purpose: a learner may call a grader through a name of their own
+    (`from helpers.graders import check_datasets as check`), and a cell that
+    may give a verdict must never be skipped by a grading run.
+    """
+    return GRADER_PREFIX in source
+
+
+def is_graded_function_cell(source: str) -> bool:
+    """Whether a code cell holds an exercise's answer (its `# GRADED FUNCTION: name` header)."""
+    return GRADED_FUNCTION_MARKER in source
+
+
 def keras_models_dir() -> Path:
     """Keras' weight cache: `$KERAS_HOME/models`, or `~/.keras/models` by default."""
     keras_home = os.environ.get("KERAS_HOME", str(Path.home() / ".keras"))
     return Path(keras_home) / "models"
 
+
+# --- Notebooks 05 and 06: Grad-CAM (helpers/gradcam.py) ---
+# The activation Grad-CAM reads: MobileNetV2's last convolutional block (5 x 5 cells at 160 px).
+GRADCAM_LAYER: str = "out_relu"
+# Images per forward and backward pass (memory stays near 200 MB at 160 px).
+GRADCAM_BATCH_SIZE: int = 32
+# The randomisation sanity check (Adebayo et al., 2018) re-initialises the base from each of
+# these layers to its top, one step after the other, on a copy of the model.
+GRADCAM_RANDOMISE_FROM: tuple[str, ...] = ("Conv_1", "block_16_expand", "block_14_expand")
+# It passes when the median rank correlation with the trained model's maps falls below this.
+GRADCAM_SANITY_MAX_CORRELATION: float = 0.5
+# Images the notebooks' sanity check uses (each step recomputes their maps).
+GRADCAM_SANITY_IMAGES: int = 16
 
 # --- Notebook 06: LiteRT export, quantization and the learner's own photo ---
 # Training images the int8 converter runs through the model to measure the range
@@ -157,3 +226,24 @@ LITERT_DIR_NAME: str = "litert"  # under ARTIFACTS_DIR; the .tflite files are gi
 # images are decoded at a reduced scale first (JPEG draft mode), then resized.
 MAX_UPLOAD_BYTES: int = 50 * 2**20
 MAX_PHOTO_PIXELS: int = 120_000_000
+
+# --- Run in Colab (README: "Run in Colab"; helpers/colab.py, instructor/colab.py) ---
+# The course's public GitHub address and the git ref (branch or tag) its Colab links open.
+# When COLAB_REPOSITORY is set, `python -m instructor.build` puts an "Open in Colab" badge and a
+# Colab set-up cell into every learner copy; empty means no badges (no placeholder links). Both
+# lines are committed, so every clone of a commit builds the same copies; set them with
+# `python -m instructor.colab --from-remote` (from this clone's GitHub remote) or `--repository URL`.
+COLAB_REPOSITORY: str = ""
+COLAB_REF: str = "main"
+# Ids of the two cells the build adds to learner copies (found again by them, never by position).
+COLAB_BADGE_CELL_ID: str = "colab-badge"
+COLAB_SETUP_CELL_ID: str = "colab-setup"
+# Where Colab keeps a session's files; the course is cloned into a folder of that name there.
+COLAB_HOME: str = "/content"
+ENV_COLAB_HOME = "ALPACA_COLAB_HOME"  # another folder than /content (tests)
+ENV_COURSE_GIT_URL = "ALPACA_COURSE_GIT_URL"  # clone the course from here (a mirror, tests)
+# The learner's pinned packages, read on Colab at run time to install what Colab lacks.
+REQUIREMENTS_FILE: Path = PROJECT_ROOT / "requirements.txt"
+# Colab's kernel and front end are its own (its kernel subclasses ipykernel's): replacing these
+# packages could break the session, and Colab does not run JupyterLab. Never installed there.
+COLAB_KEEPS: tuple[str, ...] = ("ipykernel", "jupyterlab")

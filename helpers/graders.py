@@ -1,4 +1,4 @@
-"""Graders: one `check_*` per exercise, and the rules each one applies.
+"""Graders: one `check_*` per exercise, and what each one collects from the learner.
 
 Each check takes the learner's object(s), displays a short verdict (HTML in
 JupyterLab, plain text elsewhere) and returns a `GradeResult` with `.passed`
@@ -13,15 +13,19 @@ the answer.
     check_representative_dataset(make_representative_dataset, model=None)
     summary()
 
-This file holds what is checked: each check screens what it was given, then
-applies the rules of its exercise, one module each in `helpers.rules`
-(`datasets`, `augmentation`, `alpaca_model`, `fine_tuning`,
-`representative_dataset`). How it is checked
-lives beside it: `helpers.check_runner` (`@_grader`: every check runs safely,
-displayed and recorded), `helpers.verdicts` (the result and its display),
-`helpers.progress` (the record behind `summary()`), `helpers.learner_calls`
-(calling the learner's function in a worker thread with a time limit) and
-`helpers.model_facts` (walking a model's graph, finding the MobileNetV2 base).
+This file holds what each check COLLECTS: it screens what it was given (an
+untouched exercise, a function that raises, the wrong type, the course's own
+answer handed in) and gathers the evidence its rules judge. The rules, and
+the evidence each exercise records, are in `helpers.rules` (`datasets`,
+`augmentation`, `alpaca_model`, `fine_tuning`, `representative_dataset`).
+How a check runs lives beside it: `helpers.check_runner` (`@_grader`:
+collected, judged in place or recorded for grading, displayed),
+`helpers.recording` (progress, or the evidence of a grading run),
+`helpers.evidence` (the evidence's format), `helpers.verdicts` (the result
+and its display), `helpers.own_answer` (the `not-own-answer` rule),
+`helpers.learner_calls` (calling the learner's function in a worker thread
+with a time limit) and `helpers.model_facts` (walking a model's graph,
+finding the MobileNetV2 base).
 """
 
 from __future__ import annotations
@@ -37,24 +41,64 @@ import tensorflow as tf
 
 from helpers import config
 from helpers.check_runner import grader as _grader
+from helpers.evidence import not_loadable_message as _not_loadable_message
+from helpers.evidence import unloadable_layers as _unloadable_layers
+from helpers.exercises import EXERCISES
 from helpers.learner_calls import FILL_IN as _FILL_IN
 from helpers.learner_calls import call_and_screen as _call_and_screen
-from helpers.model_facts import find_base_call as _find_base
 from helpers.model_facts import flatten_layers as _flatten_layers
-from helpers.model_facts import graph_of as _graph_of
 from helpers.model_facts import main_path as _main_path
-from helpers.progress import EXERCISES, ProgressSummary, summary
+from helpers.own_answer import CODE as _NOT_OWN
+from helpers.own_answer import function_uses_answer as _function_uses_answer
+from helpers.own_answer import message as _not_own_message
+from helpers.progress import ProgressSummary, summary
 from helpers.rules import alpaca_model as model_rules
 from helpers.rules import augmentation as augmentation_rules
 from helpers.rules import datasets as dataset_rules
 from helpers.rules import fine_tuning as fine_tuning_rules
+from helpers.rules import fine_tuning_facts
 from helpers.rules import representative_dataset as calibration_rules
 from helpers.verdicts import ERROR, FAILED, NOT_YET, PASSED, GradeResult
 
-# The checks use short private names for the two tools every check needs:
-# `_Findings` collects problems, `_Verdict` ends a check early with a status.
-from helpers.verdicts import Findings as _Findings
+# The checks use a short private name for the verdict that ends a check early.
 from helpers.verdicts import Verdict as _Verdict
+
+# ---------------------------------------------------------------------------
+# What every check screens
+# ---------------------------------------------------------------------------
+
+
+def _own_answer(exercise: str, function: Any) -> None:
+    """End the check when `function` is, or calls, the course's answer to this exercise."""
+    found = _function_uses_answer(function, EXERCISES[exercise])
+    if found is not None:
+        raise _Verdict(FAILED, _NOT_OWN, _not_own_message(EXERCISES[exercise], found))
+
+
+def _own_notebook_function(exercise: str) -> None:
+    """The same for a check given objects: look at the notebook's graded function, if any."""
+    function = fine_tuning_facts.learner_function(EXERCISES[exercise].graded_function)
+    if callable(function):
+        _own_answer(exercise, function)
+
+
+def _saveable(model: keras.Model) -> None:
+    """End the check when the model could not be saved and loaded back safely, or is huge."""
+    refused = _unloadable_layers(model)
+    if refused:
+        raise _Verdict(FAILED, "model-not-loadable", _not_loadable_message(", ".join(refused[:3])))
+    try:
+        parameters = model.count_params()
+    except Exception:  # an unbuilt model: nothing large in it
+        parameters = 0
+    if parameters > config.EVIDENCE_MAX_MODEL_PARAMS:
+        raise _Verdict(
+            FAILED,
+            "model-too-large",
+            f"The model has {parameters:,} parameters, far more than this exercise's model "
+            "needs: look at what your function adds to it.",
+        )
+
 
 # ---------------------------------------------------------------------------
 # Exercise 1: the datasets
@@ -67,12 +111,13 @@ from helpers.verdicts import Verdict as _Verdict
     f"{config.EXPECTED_VALIDATION_FILES} validation images in batches of {config.BATCH_SIZE}, "
     f"two classes, {config.IMG_SIZE[0]}\u00d7{config.IMG_SIZE[1]} RGB images, and no image "
     "in both subsets.",
+    dataset_rules.judge,
+    dataset_rules.DatasetsEvidence,
 )
 def check_datasets(
     train_dataset: Any, validation_dataset: Any = None, *, _timings: dict[str, float]
-) -> _Findings:
+) -> dataset_rules.DatasetsEvidence:
     """Check notebook 01's datasets: sizes, classes, shapes, batch size, no shared files."""
-    findings = _Findings()
     train_dataset, validation_dataset = dataset_rules.unpack_datasets(
         train_dataset, validation_dataset
     )
@@ -115,17 +160,11 @@ def check_datasets(
             "You passed the same dataset twice: the second argument should be the "
             "validation dataset.",
         )
-
-    dataset_rules.split_problems(
-        list(train_dataset.file_paths), list(validation_dataset.file_paths), findings
+    _own_notebook_function("datasets")
+    return dataset_rules.DatasetsEvidence(
+        dataset_rules.DatasetFacts.of(train_dataset),
+        dataset_rules.DatasetFacts.of(validation_dataset),
     )
-    dataset_rules.dataset_problems(
-        "train_dataset", train_dataset, config.EXPECTED_TRAIN_FILES, findings
-    )
-    dataset_rules.dataset_problems(
-        "validation_dataset", validation_dataset, config.EXPECTED_VALIDATION_FILES, findings
-    )
-    return findings
 
 
 # ---------------------------------------------------------------------------
@@ -137,13 +176,15 @@ def check_datasets(
     "data_augmenter",
     "data_augmenter() returns a Sequential that flips images left-right, "
     "then rotates them by a random angle, and leaves images unchanged at inference.",
+    augmentation_rules.judge,
+    augmentation_rules.AugmenterEvidence,
 )
 def check_data_augmenter(
     data_augmenter: Any, *, time_limit_s: float | None = None, _timings: dict[str, float]
-) -> _Findings:
-    """Call the learner's `data_augmenter()` and check the model it returns."""
-    findings = _Findings()
+) -> augmentation_rules.AugmenterEvidence:
+    """Call the learner's `data_augmenter()` and collect the model it returns."""
     augmenter = _call_and_screen(data_augmenter, "data_augmenter", (), time_limit_s, _timings)
+    _own_answer("data_augmenter", data_augmenter)
     if isinstance(augmenter, (list, tuple)):
         raise _Verdict(
             FAILED,
@@ -155,20 +196,11 @@ def check_data_augmenter(
         raise _Verdict(
             FAILED,
             "wrong-type",
-            f"data_augmenter() returned a {type(augmenter).__name__}, not a Sequential model.",
+            augmentation_rules.not_sequential_message(type(augmenter).__name__),
         )
-    leaves = _flatten_layers(augmenter)
-    if not leaves:
-        raise _Verdict(
-            FAILED,
-            "empty",
-            "The Sequential that data_augmenter() returns is empty: "
-            "add the augmentation layers to it.",
-        )
-    augmentation_rules.augmentation_problems(leaves, findings, "The augmenter")
-    if not findings:
-        augmentation_rules.augmenter_behaviour(augmenter, findings)
-    return findings
+    if _flatten_layers(augmenter):  # an empty one is judged as such, wherever it is judged
+        _saveable(augmenter)
+    return augmentation_rules.AugmenterEvidence(augmenter)
 
 
 # ---------------------------------------------------------------------------
@@ -181,83 +213,35 @@ def check_data_augmenter(
     "alpaca_model() builds the right model: augmentation, preprocessing, a "
     "frozen MobileNetV2 with ImageNet weights called with training=False, global average "
     "pooling, dropout and one logit.",
+    model_rules.judge,
+    model_rules.AlpacaModelEvidence,
 )
 def check_alpaca_model(
     alpaca_model: Any, *, time_limit_s: float | None = None, _timings: dict[str, float]
-) -> _Findings:
-    """Call `alpaca_model(IMG_SIZE, fresh augmenter)` and check the model it builds."""
+) -> model_rules.AlpacaModelEvidence:
+    """Call `alpaca_model(IMG_SIZE, fresh augmenter)` and collect the model it builds."""
     from helpers import reference
 
-    findings = _Findings()
     augmenter = reference.data_augmenter()
     model = _call_and_screen(
         alpaca_model, "alpaca_model", (config.IMG_SIZE, augmenter), time_limit_s, _timings
     )
+    _own_answer("alpaca_model", alpaca_model)
     if not isinstance(model, keras.Model):
         raise _Verdict(
             FAILED,
             "wrong-type",
             f"alpaca_model() returned a {type(model).__name__}, not a keras Model.",
         )
-    path = _main_path(model)
-    if not path:
-        raise _Verdict(
-            FAILED,
-            "not-functional",
-            "The model has no graph of layers to inspect: "
-            "build it with the Functional API, from an Input to the outputs.",
-        )
-    graph = _graph_of(model)
-    input_shape = tuple(graph.inputs[0].shape)
-    if input_shape != (None, *config.IMG_SHAPE):
-        findings.add(
-            "input-shape",
-            f"The model's input has shape {input_shape[1:]}, not "
-            f"{tuple(config.IMG_SHAPE)}: images of image_shape with 3 colour channels.",
-        )
-    found = _find_base(model, path)
-    if found is None:
-        if any(getattr(l, "name", "") == "Conv1" for l in model.layers):
-            raise _Verdict(
-                FAILED,
-                "base-inlined",
-                "MobileNetV2's layers sit directly in your "
-                "model (built from base_model.input/.output): call base_model on x as "
-                "one layer, so it can be frozen and run in inference mode.",
-            )
-        raise _Verdict(
-            FAILED,
-            "base-missing",
-            "No MobileNetV2 base model in your model: create "
-            "it with keras.applications and call it on the preprocessed images.",
-        )
-    base, node = found
-    position = [op for op, _ in path].index(base)
-    before = [op for op, _ in path[1:position]]
-    head = [op for op, _ in path[position + 1 :]]
-    model_rules.augmentation_in_model_problems(before, augmenter, findings)
-    model_rules.preprocessing_problems(model, node, findings)
-    model_rules.base_problems(base, node, findings)
-    model_rules.head_problems(head, findings)
-    head_weights = [w for op in head for w in op.trainable_weights]
-    if not head_weights and any(op.weights for op in head):
-        findings.add(
-            "head-frozen",
-            "The new head has no trainable weights: freeze only the "
-            "base model, not the whole model.",
-        )
-    if model_rules.assigns_trainable_none(alpaca_model):
-        findings.add(
-            "trainable-none",
-            "alpaca_model() sets `trainable = None`. "
-            f"{model_rules.TRAINABLE_NONE_HELP} The base happens to be frozen, but say so.",
-        )
-    output_shape = tuple(graph.outputs[0].shape)
-    if not findings and output_shape != (None, 1):
-        findings.add(
-            "output-shape", f"The model outputs shape {output_shape}, not one logit per image."
-        )
-    return findings
+    if not _main_path(model):
+        raise _Verdict(FAILED, "not-functional", model_rules.not_functional_message())
+    _saveable(model)
+    return model_rules.AlpacaModelEvidence(
+        model,
+        augmenter.name,
+        bool(augmenter._inbound_nodes),
+        model_rules.assigns_trainable_none(alpaca_model),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -270,12 +254,13 @@ def check_alpaca_model(
     "Fine-tuning is set up right: the top of the base is unfrozen from "
     f"fine_tune_at on ({fine_tuning_rules.BATCHNORM_DONE}), and the model is recompiled "
     "with a logits loss, Adam at a reduced learning rate and an accuracy for logits.",
+    fine_tuning_rules.judge,
+    fine_tuning_rules.FineTuningEvidence,
 )
 def check_fine_tuning(
     model: Any, loss_function: Any, optimizer: Any, metrics: Any, *, _timings: dict[str, float]
-) -> _Findings:
+) -> fine_tuning_rules.FineTuningEvidence:
     """Check notebook 05's unfreezing and recompiling (reads the objects, changes nothing)."""
-    findings = _Findings()
     named = {
         "model": model,
         "loss_function": loss_function,
@@ -297,40 +282,27 @@ def check_fine_tuning(
             f"model is a {type(model).__name__}, not a keras "
             "Model: pass the model you are fine-tuning.",
         )
-    path = _main_path(model)
-    found = _find_base(model, path)
+    _own_notebook_function("fine_tuning")
+    found = fine_tuning_rules.base_and_head(model)
     if found is None:
-        raise _Verdict(
-            FAILED,
-            "base-missing",
-            "No MobileNetV2 base model found in the model: pass the model built by alpaca_model().",
-        )
-    base, _node = found
-    if not model.trainable:
-        findings.add(
-            "model-frozen",
-            "The whole model is frozen (model.trainable is False): "
-            "unfreeze the base model instead.",
-        )
-    fine_tuning_rules.freezing_problems(base, findings)
-    position = [op for op, _ in path].index(base)
-    head = [op for op, _ in path[position + 1 :]]
-    if any(op.weights for op in head) and not any(op.trainable_weights for op in head):
-        findings.add(
-            "head-frozen",
-            "The head after the base model has no trainable weights: "
-            "keep the classifier trainable.",
-        )
-    head_findings = _Findings()
-    model_rules.head_problems(head, head_findings)
-    for code, message in zip(head_findings.codes, head_findings.messages):
-        if code == "output-sigmoid":
-            findings.add(code, message)
-    fine_tuning_rules.loss_problems(loss_function, findings)
-    fine_tuning_rules.optimizer_problems(optimizer, findings)
-    fine_tuning_rules.metrics_problems(metrics, findings)
-    fine_tuning_rules.compile_problems(model, loss_function, optimizer, metrics, findings)
-    return findings
+        raise _Verdict(FAILED, "base-missing", fine_tuning_rules.BASE_MISSING_MESSAGE)
+    base, head = found
+    compiled = bool(getattr(model, "compiled", False))
+    prepare = fine_tuning_facts.learner_function("prepare_fine_tuning")
+    return fine_tuning_rules.FineTuningEvidence.of(
+        model,
+        base,
+        head,
+        loss_function=loss_function,
+        optimizer=optimizer,
+        metrics=metrics,
+        compiled=compiled,
+        stale=fine_tuning_facts.stale_compile_arguments(model, loss_function, optimizer, metrics)
+        if compiled
+        else [],
+        trainable_none=model_rules.assigns_trainable_none(prepare),
+        other_base=fine_tuning_facts.unfroze_another_base(base),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -343,6 +315,8 @@ def check_fine_tuning(
     "make_representative_dataset() gives the converter what it "
     "needs: a function that yields exactly count samples, each a list of one training image "
     "with a batch axis, float32, the raw pixels the model scales itself, and no labels.",
+    calibration_rules.judge,
+    calibration_rules.RepresentativeEvidence,
 )
 def check_representative_dataset(
     make_representative_dataset: Any,
@@ -350,14 +324,13 @@ def check_representative_dataset(
     *,
     time_limit_s: float | None = None,
     _timings: dict[str, float],
-) -> _Findings:
-    """Call `make_representative_dataset(dataset, count)` on a small dataset; check what it yields.
+) -> calibration_rules.RepresentativeEvidence:
+    """Call `make_representative_dataset(dataset, count)` on a small dataset; collect what it yields.
 
     `model` (optional) is the model to be converted: it decides whether the
     samples must be raw pixels (it preprocesses them itself, like the
     course's model) or already preprocessed.
     """
-    findings = _Findings()
     name = "make_representative_dataset"
     if model is not None and not isinstance(model, keras.Model):
         raise _Verdict(
@@ -381,21 +354,17 @@ def check_representative_dataset(
                 f"arguments, probably the generator function itself: pass `{name}`, "
                 "which takes the dataset and count and returns it.",
             )
-    dataset, sources = calibration_rules.calibration_dataset()
+    dataset, _sources = calibration_rules.calibration_dataset()
     count = config.GRADER_CALIBRATION_COUNT
-    try:
-        made = _call_and_screen(
-            make_representative_dataset, name, (dataset, count), time_limit_s, _timings
-        )
-    except _Verdict as verdict:
-        if verdict.code == "not-yet" and "returned None" in verdict.message:
-            raise _Verdict(
-                NOT_YET,
-                "not-yet",
-                f"Not yet: `{name}()` returned None. {_FILL_IN}, "
-                "and return the generator function at the end.",
-            ) from None
-        raise
+    made = _call_and_screen(
+        make_representative_dataset,
+        name,
+        (dataset, count),
+        time_limit_s,
+        _timings,
+        when_none=f"{_FILL_IN}, and return the generator function at the end.",
+    )
+    _own_answer("representative_dataset", make_representative_dataset)
     if inspect.isgenerator(made) or isinstance(made, Iterator):
         raise _Verdict(
             FAILED,
@@ -442,43 +411,9 @@ def check_representative_dataset(
         reading,
     )
     _timings["learner"] = _timings.get("learner", 0.0) + reading.get("learner", 0.0)
-    if not samples:
-        raise _Verdict(
-            FAILED,
-            "empty",
-            "The generator yields nothing: the converter would have no "
-            "images to calibrate with (is there a `yield` inside your loop?).",
-        )
-    matched = calibration_rules.sample_problems(
-        samples, sources, calibration_rules.expected_scaling(model), findings
+    return calibration_rules.RepresentativeEvidence(
+        samples, finished, calibration_rules.expected_scaling(model)
     )
-    if not finished:
-        findings.add(
-            "endless",
-            f"The generator does not stop: the grader read {len(samples)} "
-            f"samples with count = {count}. It must stop after count images.",
-        )
-    elif len(samples) < count and "batch-size" not in findings.codes:
-        findings.add(
-            "too-few",
-            f"The generator yields {len(samples)} sample(s), but count is "
-            f"{count}: fewer images give the converter too little to measure the ranges "
-            "of the activations. Yield one sample per image until you have count (the "
-            "dataset holds batches of several images).",
-        )
-    elif len(samples) > count and "batch-size" not in findings.codes:
-        findings.add(
-            "too-many",
-            f"The generator yields {len(samples)} samples, but count is "
-            f"{count}: use the count argument, not a number of your own.",
-        )
-    if len(matched) > 1 and len(set(matched)) == 1:
-        findings.add(
-            "same-image",
-            "Every sample is the same image: calibrate on count different "
-            "training images, so the ranges cover more than one photo.",
-        )
-    return findings
 
 
 __all__ = [

@@ -188,9 +188,18 @@ def _looks_untouched(error: BaseException, function: Any) -> bool:
 
 
 def call_and_screen(
-    function: Any, name: str, args: tuple, time_limit_s: float | None, timings: dict[str, float]
+    function: Any,
+    name: str,
+    args: tuple,
+    time_limit_s: float | None,
+    timings: dict[str, float],
+    when_none: str | None = None,
 ) -> Any:
-    """Call the learner's function; end the check with a verdict if it cannot give a value."""
+    """Call the learner's function; end the check with a verdict if it cannot give a value.
+
+    `when_none` replaces the advice given when the function returns None
+    (by default: fill in the code so that it returns its model).
+    """
     if function is None:
         raise Verdict(
             NOT_YET,
@@ -241,6 +250,8 @@ def call_and_screen(
             )
         raise Verdict(FAILED, "raised", f"`{name}()` raised {description}")
     if call.value is None:
+        if when_none is not None:
+            raise Verdict(NOT_YET, "not-yet", f"Not yet: `{name}()` returned None. {when_none}")
         # Without placeholders left, the likely cause is a missing `return`.
         forgot_return = "" if _has_placeholders(function) else " (check that it ends with `return`)"
         raise Verdict(

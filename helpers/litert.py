@@ -313,3 +313,50 @@ def comparison_table(rows: Iterable[Comparison], keras_accuracy: float | None = 
             f"{f'{row.agreed} of {row.images}':>20}"
         )
     return "\n".join(lines)
+
+
+# --- How the integers are laid out: weights against activations ---
+
+
+@dataclass(frozen=True)
+class Int8Tensors:
+    """The int8 tensors of a file, grouped by how they are quantized.
+
+    LiteRT's 8-bit scheme (ai.google.dev/edge/litert/models/quantization_spec):
+    weights are symmetric, per output channel for convolutions (zero point 0,
+    integers from -127 to 127); activations are asymmetric, per tensor (any
+    zero point in -128..127, chosen from the range seen in calibration).
+    """
+
+    per_channel: int  # tensors with one scale per output channel: convolution weights
+    per_channel_zero_points: tuple[int, int]  # smallest and largest zero point among them
+    per_channel_values: tuple[int, int]  # smallest and largest stored integer among them
+    per_tensor: int  # tensors with one scale: activations (and a few weights, e.g. Dense)
+    per_tensor_zero_points: tuple[int, int]
+
+
+def int8_tensors(model: LiteRTModel) -> Int8Tensors:
+    """Read the quantization of every int8 tensor in `model`'s file."""
+    channel_zero_points, channel_values, tensor_zero_points = [], [], []
+    for details in model.interpreter.get_tensor_details():
+        if np.dtype(details["dtype"]) != np.int8:
+            continue
+        parameters = details.get("quantization_parameters", {})
+        zero_points = [int(z) for z in np.asarray(parameters.get("zero_points", [])).ravel()]
+        if len(np.asarray(parameters.get("scales", [])).ravel()) > 1:
+            channel_zero_points += zero_points
+            values = model.interpreter.get_tensor(details["index"])  # constants: readable any time
+            channel_values += [int(values.min()), int(values.max())]
+        else:
+            tensor_zero_points += zero_points or [int(details["quantization"][1])]
+
+    def span(numbers: list[int]) -> tuple[int, int]:
+        return (min(numbers), max(numbers)) if numbers else (0, 0)
+
+    return Int8Tensors(
+        per_channel=len(channel_values) // 2,
+        per_channel_zero_points=span(channel_zero_points),
+        per_channel_values=span(channel_values),
+        per_tensor=len(tensor_zero_points),
+        per_tensor_zero_points=span(tensor_zero_points),
+    )

@@ -25,7 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from helpers import config
+from helpers import config, histories
 
 # Inches per image panel: big enough to see an alpaca, small enough for a 3x3 grid.
 PANEL_INCHES = 2.4
@@ -34,6 +34,7 @@ WRONG_COLOUR = "tab:red"
 FROZEN_COLOUR = "lightgrey"
 TRAINABLE_COLOUR = "tab:blue"
 FINE_TUNE_MARKER_LABEL = "start fine-tuning"
+PHASE_NAMES = ("phase 1", "fine-tuning")
 
 
 class NotebookFigure(Figure):
@@ -259,16 +260,17 @@ def show_imagenet_predictions(
     return show_images(images, titles, suptitle=f"MobileNetV2's top-{top} ImageNet guesses")
 
 
-def _metric_key(history: dict[str, list[float]], word: str) -> str | None:
-    """The training metric whose name contains `word` ('accuracy' preferred)."""
-    if word in history:
-        return word
-    candidates = [key for key in history if word[:3] in key and not key.startswith("val_")]
-    return candidates[0] if candidates else None
+def _metric_key(history: HistoryLike, word: str, metrics: Iterable[Any] | None) -> str | None:
+    """The name under which one phase's history records `word` ('accuracy' or 'loss')."""
+    if word == "accuracy":
+        return histories.accuracy_key(history, metrics)
+    return word if word in history.history else None
 
 
 def plot_learning_curves(
-    history: HistoryLike, fine_tune_history: HistoryLike | None = None
+    history: HistoryLike,
+    fine_tune_history: HistoryLike | None = None,
+    metrics: Iterable[Any] | None = None,
 ) -> Figure:
     """Notebooks 04 and 05: accuracy and loss per epoch, training and validation.
 
@@ -276,17 +278,24 @@ def plot_learning_curves(
     with `initial_epoch=len(history.epoch)` continues where phase 1 ended.
     With `fine_tune_history`, a vertical line labelled "start fine-tuning"
     sits halfway between the last phase-1 epoch and the first phase-2 epoch.
+    Each phase's accuracy is found under its own name (helpers.histories), so a
+    phase compiled with `BinaryAccuracy(threshold=0.0)` (recorded as
+    `binary_accuracy`) is drawn too; `metrics`, the list phase 2 was compiled
+    with, names it when its name says nothing. A phase without an accuracy is
+    named in the panel's title instead of silently left out.
     """
     phases = [history] if fine_tune_history is None else [history, fine_tune_history]
+    phase_metrics = [None] if fine_tune_history is None else [None, metrics]
     figure = NotebookFigure(figsize=(10, 4), layout="constrained")
     axes = figure.subplots(1, 2)
     for ax, word in zip(axes, ("accuracy", "loss")):
-        key = _metric_key(history.history, word) or word
+        keys = [_metric_key(phase, word, named) for phase, named in zip(phases, phase_metrics)]
         for prefix, label, style in (("", "training", "-o"), ("val_", "validation", "-s")):
             # Pair epochs and values per phase, so a metric missing from one phase cannot shift the other.
             points = [
                 (epoch + 1, value)
-                for phase in phases
+                for phase, key in zip(phases, keys)
+                if key is not None
                 for epoch, value in zip(phase.epoch, phase.history.get(prefix + key, []))
             ]
             if points:
@@ -294,10 +303,13 @@ def plot_learning_curves(
         if fine_tune_history is not None and history.epoch and fine_tune_history.epoch:
             boundary = (history.epoch[-1] + fine_tune_history.epoch[0]) / 2 + 1
             ax.axvline(boundary, color="tab:green", linestyle="--", label=FINE_TUNE_MARKER_LABEL)
-        ax.set_title(f"Training and validation {word}")
+        missing = [PHASE_NAMES[index] for index, key in enumerate(keys) if key is None]
+        title = f"Training and validation {word}"
+        ax.set_title(title + (f"\n(none recorded in {' and '.join(missing)})" if missing else ""))
         ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.legend()
+        ax.set_ylabel(word)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
     return figure
 
 
@@ -351,14 +363,24 @@ def show_prediction_gallery(
     return show_images(images[order], titles, cols=4, suptitle=suptitle, title_colours=colours)
 
 
-def show_prediction(image: Any, caption: str, decoded: Sequence[Any] | None = None) -> Figure:
-    """One image with a caption; with `decoded` (one `decode_predictions` list) a bar chart of it too."""
+def show_prediction(
+    image: Any,
+    caption: str,
+    decoded: Sequence[Any] | None = None,
+    heatmap: Any | None = None,
+) -> Figure:
+    """One image with a caption; with `decoded` (one `decode_predictions` list) a bar chart of it too.
+
+    With `heatmap` (H, W) in [0, 1], the image carries it on top (`overlay_heatmap`).
+    """
     figure = NotebookFigure(
         figsize=(PANEL_INCHES * (2.6 if decoded is not None else 1.3), PANEL_INCHES * 1.4),
         layout="constrained",
     )
     axes = figure.subplots(1, 2 if decoded is not None else 1, squeeze=False).ravel()
     axes[0].imshow(displayable(image))
+    if heatmap is not None:
+        overlay_heatmap(axes[0], heatmap)
     axes[0].set_title(caption, fontsize=9)
     axes[0].axis("off")
     if decoded is not None:
@@ -370,6 +392,85 @@ def show_prediction(image: Any, caption: str, decoded: Sequence[Any] | None = No
         axes[1].set_xlim(0, 1)
         axes[1].set_xlabel("ImageNet probability")
         axes[1].set_title("top 5 ImageNet labels", fontsize=9)
+    return figure
+
+
+# --- Grad-CAM heatmaps (helpers/gradcam.py computes them) ---
+
+HEATMAP_CMAP = "jet"
+# The heatmap's opacity where it is 1; it fades with the value, so cold regions show the photo.
+HEATMAP_OPACITY = 0.6
+
+
+def overlay_heatmap(ax: Axes, heatmap: Any) -> None:
+    """Draw a (H, W) heatmap in [0, 1] over the image already on `ax`, more opaque where hotter."""
+    values = np.clip(to_numpy(heatmap).astype(float), 0.0, 1.0)
+    ax.imshow(values, cmap=HEATMAP_CMAP, vmin=0.0, vmax=1.0, alpha=HEATMAP_OPACITY * values)
+
+
+def heatmap_examples(labels: Any, probabilities: Any, n: int = 8, min_right: int = 2) -> np.ndarray:
+    """`n` images to explain: the mistakes first (most confidently wrong first, leaving room for
+    `min_right`), then right ones, the most confident of each class in turn.
+
+    Always `n` (when there are that many images), so the figure's size does not depend on
+    how many mistakes a run made.
+    """
+    labels = to_numpy(labels).reshape(-1).astype(int)
+    probabilities = to_numpy(probabilities).reshape(-1).astype(float)
+    order = gallery_order(labels, probabilities)
+    correct = predicted_classes(probabilities) == labels
+    wrong = [int(i) for i in order if not correct[i]][: max(n - min_right, 0)]
+    # gallery_order puts the least sure right ones first; the most sure come last.
+    by_class = [[int(i) for i in order[::-1] if correct[i] and labels[i] == c] for c in (0, 1)]
+    right = [i for pair in zip(*by_class) for i in pair]
+    right += [i for group in by_class for i in group[len(right) // 2 :]]
+    return np.asarray(wrong + right[: n - len(wrong)], dtype=int)
+
+
+def show_heatmaps(
+    images: Any,
+    heatmaps: Any,
+    labels: Any,
+    probabilities: Any,
+    class_names: Sequence[str],
+    indices: Sequence[int] | None = None,
+    toward: Sequence[int] | None = None,
+) -> Figure:
+    """Notebook 05: chosen images twice, as they are and under their Grad-CAM heatmap.
+
+    `heatmaps` (N, H, W) in [0, 1], one per image; `indices` which images
+    (default `heatmap_examples`: the mistakes, then a few right ones); `toward`
+    the class each map was made for (default: the predicted class, as
+    `gradcam_heatmaps` makes them). Titles give the true label, P(class 1),
+    right or WRONG as a word, and the class the map speaks for.
+    """
+    images, heatmaps = to_numpy(images), to_numpy(heatmaps)
+    labels = to_numpy(labels).reshape(-1).astype(int)
+    probabilities = to_numpy(probabilities).reshape(-1).astype(float)
+    chosen = heatmap_examples(labels, probabilities) if indices is None else np.asarray(indices)
+    classes = predicted_classes(probabilities) if toward is None else np.asarray(toward)
+    wrong = set(misclassified_indices(labels, probabilities).tolist())
+    figure, axes = _grid(2 * len(chosen), cols=4, extra_height=0.4)
+    for pair, index in enumerate(chosen):
+        photo_ax, map_ax = axes[2 * pair], axes[2 * pair + 1]
+        colour = WRONG_COLOUR if index in wrong else RIGHT_COLOUR
+        for ax in (photo_ax, map_ax):
+            ax.imshow(displayable(images[index]))
+            ax.axis("off")
+        overlay_heatmap(map_ax, heatmaps[index])
+        photo_ax.set_title(
+            prediction_caption(labels[index], probabilities[index], class_names),
+            fontsize=9,
+            color=colour,
+        )
+        map_ax.set_title(
+            f"image {index}: Grad-CAM\ntoward {class_names[classes[index]]}", fontsize=9
+        )
+    shown_wrong = sum(int(index) in wrong for index in chosen)
+    figure.suptitle(
+        f"Where the logit found its evidence: {shown_wrong} mistakes, "
+        f"{len(chosen) - shown_wrong} right (red = strongest cell)"
+    )
     return figure
 
 
@@ -465,18 +566,30 @@ def show_photo_predictions(
     probabilities: Sequence[tuple[str, float]],
     class_names: Sequence[str],
     title: str,
+    heatmap: Any | None = None,
+    heatmap_title: str = "Grad-CAM",
 ) -> Figure:
     """Notebook 06: a photo as the model sees it, beside each model's P(class 1).
 
     `probabilities` holds (model name, probability of class 1) pairs, e.g.
     Keras and the int8 LiteRT file, drawn as bars around the 0.5 boundary.
+    With `heatmap` (H, W) in [0, 1], a middle panel shows it over the photo.
     """
-    figure = NotebookFigure(figsize=(PANEL_INCHES * 2.8, PANEL_INCHES * 1.25), layout="constrained")
-    image_ax, bars_ax = figure.subplots(1, 2, width_ratios=[1, 1.3])
+    widths = [1, 1, 1.3] if heatmap is not None else [1, 1.3]
+    figure = NotebookFigure(
+        figsize=(PANEL_INCHES * (3.8 if heatmap is not None else 2.8), PANEL_INCHES * 1.25),
+        layout="constrained",
+    )
+    image_ax, *map_ax, bars_ax = figure.subplots(1, len(widths), width_ratios=widths)
     image_ax.imshow(displayable(image))
     height, width = to_numpy(image).shape[:2]
     image_ax.set_title(f"{title}\nwhat the model sees: {width} \u00d7 {height}", fontsize=9)
     image_ax.axis("off")
+    for ax in map_ax:
+        ax.imshow(displayable(image))
+        overlay_heatmap(ax, heatmap)
+        ax.set_title(heatmap_title, fontsize=9)
+        ax.axis("off")
     names = [name for name, _ in probabilities]
     values = [float(value) for _, value in probabilities]
     colours = [KERAS_COLOUR if "keras" in name.lower() else LITERT_COLOUR for name in names]

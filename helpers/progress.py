@@ -79,7 +79,7 @@ def record_progress(result: GradeResult) -> None:
 
 
 def current_notebook() -> str | None:
-    """The number ("01".."05") of the notebook this kernel runs, when the front end says."""
+    """The number ("01", "02", ...) of the notebook this kernel runs, when the front end says."""
     candidates = [os.environ.get("JPY_SESSION_NAME", "")]  # set by jupyter_server for kernels
     shell = runtime.ipython_shell()
     if shell is not None:  # VS Code puts the notebook's path into the kernel's namespace

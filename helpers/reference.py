@@ -1,8 +1,12 @@
-"""Reference versions of the course's exercises, for later notebooks.
+"""What later notebooks rebuild of earlier ones: the exercises' answers, the pipeline, saved models.
 
 A learner may open notebook 04 without having solved 01 or 02; these
 functions rebuild what an earlier notebook made, so every notebook runs on
-its own. They are also the answers the graders are tested against.
+its own. The exercises' answers are written once, in their masters:
+`make_datasets`, `data_augmenter`, `alpaca_model`, `unfreeze_for_fine_tuning`
+and `make_representative_dataset` call the generated `helpers.answers`
+(`python -m instructor.build` exports it from solutions/) and add only what
+later notebooks need around them.
 """
 
 from __future__ import annotations
@@ -16,27 +20,16 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from helpers import config, model_facts
+# answers imports this module too (04's and 05's answers call reference.*): each side uses
+# the other's names only when a function runs, so either may be imported first.
+from helpers import answers, config, model_facts
 
 
 def make_datasets(
     directory: Path | str = config.DATASET_DIR,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """Notebook 01: the training and validation datasets, split 80/20 with one seed."""
-    common: dict[str, Any] = dict(
-        shuffle=True,
-        batch_size=config.BATCH_SIZE,
-        image_size=config.IMG_SIZE,
-        validation_split=config.VALIDATION_SPLIT,
-        seed=config.SEED,
-    )
-    train_dataset = keras.utils.image_dataset_from_directory(
-        str(directory), subset="training", **common
-    )
-    validation_dataset = keras.utils.image_dataset_from_directory(
-        str(directory), subset="validation", **common
-    )
-    return train_dataset, validation_dataset
+    """Notebook 01's answer (`create_datasets`): the training and validation datasets, 80/20."""
+    return answers.create_datasets(str(directory))
 
 
 def optimize_for_training(dataset: tf.data.Dataset, *, shuffle: bool) -> tf.data.Dataset:
@@ -77,39 +70,21 @@ def _no_autotune_thread() -> tf.data.Options:
 
 
 def data_augmenter() -> keras.Sequential:
-    """Notebook 02: a horizontal flip followed by a random rotation."""
-    return keras.Sequential(
-        [
-            layers.RandomFlip("horizontal"),
-            layers.RandomRotation(config.ROTATION_FACTOR),
-        ],
-        name="data_augmentation",
-    )
+    """Notebook 02's answer: a horizontal flip followed by a random rotation."""
+    return answers.data_augmenter()
 
 
 def alpaca_model(
     image_shape: tuple[int, int] = config.IMG_SIZE,
     data_augmentation: keras.Layer | None = None,
 ) -> keras.Model:
-    """Notebook 04: MobileNetV2 (frozen, ImageNet weights) with a one-logit head."""
-    if data_augmentation is None:
-        data_augmentation = data_augmenter()
-    input_shape = tuple(image_shape) + (3,)
-    base_model = keras.applications.MobileNetV2(
-        input_shape=input_shape, include_top=False, weights="imagenet"
-    )
-    base_model.trainable = False
+    """Notebook 04's answer: MobileNetV2 (frozen, ImageNet weights) with a one-logit head.
 
-    inputs = keras.Input(shape=input_shape)
-    x = data_augmentation(inputs)
-    x = keras.applications.mobilenet_v2.preprocess_input(x)
-    # As the original assignment asks. On Keras 3 `fit` overrides this flag (keras-team/keras
-    # issue 20285), so it does not keep BatchNorm in inference mode once layers are unfrozen.
-    x = base_model(x, training=False)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(config.DROPOUT_RATE)(x)
-    outputs = layers.Dense(1)(x)
-    return keras.Model(inputs, outputs)
+    It calls the base with `training=False`, as the original assignment asks; on
+    Keras 3 `fit` overrides that flag (keras-team/keras issue 20285), so it does
+    not keep BatchNorm in inference mode once layers are unfrozen.
+    """
+    return answers.alpaca_model(image_shape, data_augmentation)
 
 
 def find_base_model(model: keras.Model) -> keras.Model:
@@ -169,21 +144,16 @@ def unfreeze_for_fine_tuning(
     *,
     freeze_batchnorm: bool = config.FREEZE_BATCHNORM_IN_FINE_TUNING,
 ) -> tuple[keras.losses.Loss, keras.optimizers.Optimizer, list[keras.metrics.Metric]]:
-    """Notebook 05: unfreeze the top of the base, recompile at a tenth of the rate.
+    """Notebook 05's answer (`prepare_fine_tuning`): unfreeze the top, recompile at a tenth of the rate.
 
     `freeze_batchnorm` keeps the BatchNorm layers frozen too (the variant the
     notebook compares with the course's choice, config.FREEZE_BATCHNORM_IN_FINE_TUNING).
     """
-    base_model = find_base_model(model)
-    base_model.trainable = True
-    for layer in base_model.layers[:fine_tune_at]:
-        layer.trainable = False
+    loss_function, optimizer, metrics = answers.prepare_fine_tuning(model, fine_tune_at)
     if freeze_batchnorm:
-        freeze_batch_norm(base_model)
-    loss_function = keras.losses.BinaryCrossentropy(from_logits=True)
-    optimizer = keras.optimizers.Adam(learning_rate=config.FINE_TUNE_LEARNING_RATE)
-    metrics = [logit_accuracy()]
-    model.compile(loss=loss_function, optimizer=optimizer, metrics=metrics)
+        freeze_batch_norm(find_base_model(model))
+        # Keras 3 records the trainable flags when compiling: compile again so fit sees these.
+        model.compile(loss=loss_function, optimizer=optimizer, metrics=metrics)
     _build_optimizer(model)
     return loss_function, optimizer, metrics
 
@@ -374,16 +344,11 @@ def load_fine_tuned(directory: Path = config.ARTIFACTS_DIR) -> keras.Model | Non
 def make_representative_dataset(
     dataset: tf.data.Dataset, count: int = config.REPRESENTATIVE_SAMPLES
 ) -> Any:
-    """Notebook 06: the converter's calibration images, one at a time.
+    """Notebook 06's answer: the converter's calibration images, one at a time.
 
     Returns a function without arguments that yields, `count` times, a list
     holding one batch of one training image: float32, shape (1, 160, 160, 3),
     raw pixels in [0, 255], because the model applies `preprocess_input` itself.
     The labels stay behind: the model has one input, the image.
     """
-
-    def representative_dataset() -> Any:
-        for image in dataset.unbatch().map(lambda image, _label: image).take(count):
-            yield [tf.cast(image, tf.float32)[tf.newaxis].numpy()]
-
-    return representative_dataset
+    return answers.make_representative_dataset(dataset, count)

@@ -1,4 +1,4 @@
-"""Where the course's code runs: quiet TensorFlow start-up, the IPython shell, if any.
+"""Where the course's code runs: quiet TensorFlow start-up, the IPython shell, whole-file writes.
 
 One home for what the notebooks' set-up, the data tools, the build, the
 benchmark's child processes and the test configuration all need:
@@ -6,6 +6,7 @@ benchmark's child processes and the test configuration all need:
     quiet_tensorflow_logs(environment)   TF_CPP_MIN_LOG_LEVEL=2 unless already set
     native_stderr_silenced()             C++-level stderr to /dev/null for a block
     ipython_shell()                      the running IPython shell, or None
+    write_atomically(path, content)      replace a file whole: readers see the old or the new
 
 It imports nothing of the course and no TensorFlow, so any module (and the
 root conftest, before TensorFlow is imported) can use it.
@@ -16,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 # TensorFlow's C++ log level: 2 hides INFO and WARNING lines (CUDA probes, oneDNN notes).
@@ -65,3 +68,31 @@ def ipython_shell() -> Any | None:
         return get_ipython()
     except Exception:  # an IPython half torn down at exit: behave as outside IPython
         return None
+
+
+def write_atomically(path: Path | str, content: str | bytes, *, durable: bool = False) -> Path:
+    """Replace the file at `path` with `content` (text is written as UTF-8) in one step.
+
+    The content goes into a temporary file beside `path` (same file system),
+    which is then renamed over it: a reader, or a run that crashes halfway,
+    finds the old file or the new one, never half of one. `durable` also
+    flushes the data to disk before the rename (a grades file that must
+    survive a power cut). The folder is created when missing; the temporary
+    file is removed when writing fails. Returns `path`.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per process and thread, so two writers never share a temporary file.
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return target

@@ -5,8 +5,12 @@ ends early with `Verdict` when nothing more can be checked, and returns a
 `GradeResult`. Results display as HTML in JupyterLab and as plain text
 elsewhere; the verdict is a word and a symbol, never a colour alone.
 
-This module knows nothing about exercises or models: `helpers.graders` holds
-the checks, `helpers.progress` the record of their outcomes.
+It is also the one home of the verdict vocabulary: the status words (a
+grading run's `missing` and `recorded` included), the headlines a notebook
+shows, the labels an instructor's feedback page shows, and `markup`; the
+grades CSV and the feedback pages import them from here. This module knows
+nothing about exercises or models: `helpers.graders` holds the checks,
+`helpers.recording` where their outcomes go.
 """
 
 from __future__ import annotations
@@ -18,14 +22,31 @@ from typing import Any
 
 from helpers import runtime
 
+# The vocabulary of verdicts, one home for the notebooks, the grades CSV and the feedback pages.
 # The four outcomes of a check.
 PASSED, FAILED, NOT_YET, ERROR = "passed", "failed", "not yet", "error"
+CHECK_STATUSES: tuple[str, ...] = (PASSED, FAILED, NOT_YET, ERROR)
+# In a grading run the kernel's check only records evidence; the judge gives the outcome.
+RECORDED = "recorded"
+# Grading only: no notebook was submitted for the exercise.
+MISSING = "missing"
+# What one exercise's cell of the grades CSV can say.
+EXERCISE_STATUSES: tuple[str, ...] = (*CHECK_STATUSES, MISSING)
 # Word first (the verdict starts with it), then a symbol: never colour alone.
 HEADLINES: dict[str, tuple[str, str, str]] = {
     PASSED: ("Passed", "\u2714", "#2e7d32"),
     FAILED: ("Not passed", "\u2718", "#c62828"),
     NOT_YET: ("Not yet", "\u270e", "#6d4c41"),
     ERROR: ("Grader error", "\u26a0", "#ef6c00"),
+    RECORDED: ("Recorded for grading", "\u2709", "#455a64"),
+}
+# The same words on an instructor's feedback page, where an error means the exercise was not graded.
+GRADING_LABELS: dict[str, tuple[str, str, str]] = {
+    PASSED: HEADLINES[PASSED],
+    FAILED: HEADLINES[FAILED],
+    NOT_YET: HEADLINES[NOT_YET],
+    ERROR: ("Not graded", "\u26a0", "#ef6c00"),
+    MISSING: ("Missing", "\u2205", "#616161"),
 }
 
 
@@ -84,8 +105,9 @@ class Displayable:
 class GradeResult(Displayable):
     """The outcome of one check.
 
-    `status` is "passed", "failed", "not yet" (an untouched exercise) or
-    "error" (a bug in the grader). `codes` names each problem for tests;
+    `status` is "passed", "failed", "not yet" (an untouched exercise),
+    "error" (a bug in the grader), or "recorded" (a grading run: the evidence
+    is judged outside the kernel). `codes` names each problem for tests;
     `timings` holds the learner's and the grader's seconds.
     """
 
@@ -122,6 +144,14 @@ class GradeResult(Displayable):
         )
 
 
+def show(result: Displayable) -> None:
+    """Display a result in the notebook; displaying never breaks the learner's cell."""
+    try:
+        result._show()
+    except Exception:
+        pass
+
+
 class Findings:
     """Problems found so far, each a stable code plus a message for the learner."""
 
@@ -139,7 +169,13 @@ class Findings:
 
 
 class Verdict(Exception):
-    """Ends a check early with a status (e.g. nothing more can be checked)."""
+    """Ends a check early with a status (e.g. nothing more can be checked).
+
+    A check may also end early on what it was given before judging anything
+    (an untouched exercise, a function that raised): in a grading run that
+    verdict is recorded as the evidence, and the judge repeats it. Such a
+    verdict is never PASSED.
+    """
 
     def __init__(self, status: str, code: str, message: str) -> None:
         super().__init__(message)

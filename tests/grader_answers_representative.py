@@ -13,8 +13,9 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from fixtures.master_answers import master_answers
 
-from helpers import config, reference
+from helpers import config
 
 preprocess_input = keras.applications.mobilenet_v2.preprocess_input
 
@@ -22,15 +23,9 @@ preprocess_input = keras.applications.mobilenet_v2.preprocess_input
 # --- Correct answers ---
 
 
-def representative_tensors(dataset, count=config.REPRESENTATIVE_SAMPLES):
-    """Notebook 06's solution: tf.data does the unbatching, tensors are yielded."""
-
-    def representative_dataset():
-        images = dataset.unbatch().map(lambda image, label: image).take(count)
-        for image in images:  # noqa: B007  (the learner copy, as generated)
-            yield [tf.expand_dims(tf.cast(image, tf.float32), axis=0)]
-
-    return representative_dataset
+# Notebook 06's solution (helpers/answers.py, exported from the master): tf.data does the
+# unbatching, tensors are yielded.
+representative_tensors = master_answers.make_representative_dataset
 
 
 def representative_nested_loops(dataset, count=config.REPRESENTATIVE_SAMPLES):
@@ -69,7 +64,6 @@ def representative_none_index(dataset, count=config.REPRESENTATIVE_SAMPLES):
 
 
 CORRECT: list[Callable[..., Any]] = [
-    reference.make_representative_dataset,
     representative_tensors,
     representative_nested_loops,
     representative_batches_of_one,

@@ -4,7 +4,8 @@ Starts JupyterLab from this environment on 127.0.0.1 (random free port, a token
 made here and never printed), opens a temporary copy of the 02 solution
 notebook in Debian's Chromium through Playwright, runs all cells, moves the
 augmentation explorer's rotation slider and checks that the picture changes.
-A second test does the same for the prediction browser and the fine-tuning
+A second test does the same for the prediction browser (its heatmap toggle
+too, on Grad-CAM maps of an untrained MobileNetV2) and the fine-tuning
 explorer in a small generated notebook (03 and 05 need trained weights), and
 a third uploads photos to notebook 06's photo explorer through the browser's
 file chooser. Screenshots go to test-artifacts/browser/.
@@ -98,7 +99,7 @@ ERROR_OUTPUTS_JS = """() => {
 
 def solution_02() -> Path:
     """The 02 solution notebook (a missing one fails the test: it is part of the course)."""
-    found = sorted((config.PROJECT_ROOT / "solutions").glob("02_*.ipynb"))
+    found = sorted(config.SOLUTIONS_DIR.glob("02_*.ipynb"))
     assert len(found) == 1, f"expected one solutions/02_*.ipynb, found {found}"
     return found[0]
 
@@ -219,17 +220,23 @@ EXPLORERS_NOTEBOOK = "explorers_check.ipynb"
 EXPLORERS_CELLS = [
     "import numpy as np\n"
     "import keras\n"
-    "from helpers import config, reference, widgets\n"
+    "from helpers import config, gradcam, reference, widgets\n"
     "_train, validation_dataset = reference.make_datasets()\n"
     "images, labels = next(iter(validation_dataset))\n"
     "images, labels = images[:8], labels[:8].numpy()\n"
     "# Made-up predictions: exactly images 1, 2 and 5 are wrong.\n"
     "probabilities = np.where(labels == 1, 0.9, 0.1)\n"
-    "probabilities[[1, 2, 5]] = 1 - probabilities[[1, 2, 5]]",
-    "widgets.prediction_browser(images, labels, probabilities, config.CLASS_NAMES)",
+    "probabilities[[1, 2, 5]] = 1 - probabilities[[1, 2, 5]]\n"
     "base_model = keras.applications.MobileNetV2(\n"
     "    weights=None, include_top=False, input_shape=config.IMG_SHAPE\n"
     ")\n"
+    "inputs = keras.Input(config.IMG_SHAPE)\n"
+    "x = base_model(keras.applications.mobilenet_v2.preprocess_input(inputs), training=False)\n"
+    "model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(x)))\n"
+    "heatmaps = gradcam.gradcam_heatmaps(model, images, toward=1)",
+    "widgets.prediction_browser(\n"
+    "    images, labels, probabilities, config.CLASS_NAMES, heatmaps=heatmaps, heatmap_toward=1\n"
+    ")",
     "widgets.fine_tuning_explorer(base_model)",
 ]
 
@@ -439,6 +446,13 @@ def test_prediction_browser_and_fine_tuning_explorer_in_jupyterlab(
         wait_for_new_src(page, picture, before_src)
         assert "image 2 (2 of 3 in view)" in text.inner_text()
         browser.screenshot(path=str(ARTIFACTS / "prediction-browser.png"))
+        # The heatmap toggle draws image 2's Grad-CAM over it (an untrained base: any map will do).
+        before_src = picture.get_attribute("src")
+        browser.locator(".alpaca-heatmap-toggle input").check()
+        wait_for_new_src(page, picture, before_src)
+        assert "heatmap: Grad-CAM toward not alpaca" in text.inner_text()
+        assert "image 2 (2 of 3 in view)" in text.inner_text()
+        browser.screenshot(path=str(ARTIFACTS / "prediction-browser-heatmap.png"))
 
         explorer = page.locator(".alpaca-fine-tuning-explorer").first
         picture = explorer.locator("img.alpaca-picture")
@@ -495,6 +509,8 @@ def test_photo_explorer_upload_in_jupyterlab(lab: tuple[LabServer, Path]) -> Non
         )
         shown = text.inner_text()
         assert "my_alpaca.jpg: 640 \u00d7 480 pixels" in shown and "Keras: P(not alpaca)" in shown
+        # This small model has no MobileNetV2: the widget says so in a line and carries on.
+        assert "No heatmap: No MobileNetV2" in shown
         wait_for_new_src(page, picture, None)
         explorer.screenshot(path=str(ARTIFACTS / "photo-explorer.png"))
 

@@ -1,4 +1,4 @@
-"""instructor.build: the placeholder rule, --check, idempotency, and the shape of the real notebooks.
+"""instructor.build: the placeholder rule, the learner copy, --check, idempotency, the real notebooks.
 
 Fast (no TensorFlow, no kernels; the notebooks are only read as JSON), except the
 one test of `--execute`, which starts a kernel and is marked slow.
@@ -19,16 +19,15 @@ import pytest
 from fixtures.isolation import NotebookEnvironment
 
 from helpers import config
-from instructor import build
+from instructor import build, pipeline, placeholders
 
-MASTERS = sorted(build.SOLUTIONS_DIR.glob(build.NOTEBOOK_GLOB))
-GRADER_CALL = re.compile(r"\bgraders\.check_\w+\(")
+MASTERS = config.course_notebooks(config.SOLUTIONS_DIR)
 IGNORE_TAG = "nbval-ignore-output"
 
 
 def region(*lines: str, indent: str = "") -> str:
     """A code cell source with one solution region around `lines`."""
-    body = [indent + build.START_MARKER, *lines, indent + build.END_MARKER]
+    body = [indent + config.START_MARKER, *lines, indent + config.END_MARKER]
     return "\n".join(body)
 
 
@@ -56,9 +55,9 @@ def regions_of(source: str) -> list[list[str]]:
     """The lines inside each solution region of a cell."""
     found, inside = [], None
     for line in source.split("\n"):
-        if line.lstrip().startswith(build.START_MARKER):
+        if line.lstrip().startswith(config.START_MARKER):
             inside = []
-        elif line.lstrip().startswith(build.END_MARKER):
+        elif line.lstrip().startswith(config.END_MARKER):
             found.append(inside)
             inside = None
         elif inside is not None:
@@ -76,11 +75,11 @@ def test_assignments_become_none_with_the_masters_hint_or_the_default() -> None:
         "c = d = 3",
         "n: int = count()",
     )
-    assert build.strip_solutions(source).split("\n")[1:-1] == [
+    assert placeholders.strip_solutions(source).split("\n")[1:-1] == [
         "train = None  # the training subset",
-        f"a, b = None, None  {build.DEFAULT_HINT}",
-        f"c = d = None  {build.DEFAULT_HINT}",
-        f"n: int = None  {build.DEFAULT_HINT}",
+        f"a, b = None, None  {placeholders.DEFAULT_HINT}",
+        f"c = d = None  {placeholders.DEFAULT_HINT}",
+        f"n: int = None  {placeholders.DEFAULT_HINT}",
     ]
 
 
@@ -98,7 +97,9 @@ def test_returns_become_return_none_and_other_statements_go() -> None:
         "return model",
         indent="",
     )
-    assert build.strip_solutions(source).split("\n")[1:-1] == [f"return None  {build.DEFAULT_HINT}"]
+    assert placeholders.strip_solutions(source).split("\n")[1:-1] == [
+        f"return None  {placeholders.DEFAULT_HINT}"
+    ]
 
 
 def test_comments_and_blank_lines_between_statements_stay_with_the_indentation() -> None:
@@ -111,15 +112,15 @@ def test_comments_and_blank_lines_between_statements_stay_with_the_indentation()
         "    return y",
         indent="    ",
     )
-    assert build.strip_solutions(source).split("\n") == [
+    assert placeholders.strip_solutions(source).split("\n") == [
         "def f(x):",
-        "    " + build.START_MARKER,
+        "    " + config.START_MARKER,
         "    # Step 1: double it",
-        f"    y = None  {build.DEFAULT_HINT}",
+        f"    y = None  {placeholders.DEFAULT_HINT}",
         "",
         "    # Step 2: print it",
-        f"    return None  {build.DEFAULT_HINT}",
-        "    " + build.END_MARKER,
+        f"    return None  {placeholders.DEFAULT_HINT}",
+        "    " + config.END_MARKER,
     ]
 
 
@@ -127,7 +128,7 @@ def test_a_region_left_without_statements_gets_pass_so_the_cell_parses() -> None
     source = "def f(model):\n" + region(
         "    # unfreeze it", "    model.trainable = True", indent="    "
     )
-    learner = build.strip_solutions(source)
+    learner = placeholders.strip_solutions(source)
     assert learner.split("\n")[2:4] == ["    # unfreeze it", "    pass"]
     ast.parse(learner)
 
@@ -136,22 +137,25 @@ def test_several_regions_in_one_cell_and_code_outside_them_is_kept() -> None:
     source = "\n".join(
         ["import os", region("a = 1"), "print('between')", region("b = 2  # hint b"), "done = True"]
     )
-    assert build.strip_solutions(source).split("\n") == [
+    assert placeholders.strip_solutions(source).split("\n") == [
         "import os",
-        build.START_MARKER,
-        f"a = None  {build.DEFAULT_HINT}",
-        build.END_MARKER,
+        config.START_MARKER,
+        f"a = None  {placeholders.DEFAULT_HINT}",
+        config.END_MARKER,
         "print('between')",
-        build.START_MARKER,
+        config.START_MARKER,
         "b = None  # hint b",
-        build.END_MARKER,
+        config.END_MARKER,
         "done = True",
     ]
 
 
 def test_markers_with_trailing_text_count_as_markers() -> None:
     source = "### START CODE HERE ### (about 2 lines)\nx = 1\n### END CODE HERE ###"
-    assert build.strip_solutions(source).split("\n")[1] == f"x = None  {build.DEFAULT_HINT}"
+    assert (
+        placeholders.strip_solutions(source).split("\n")[1]
+        == f"x = None  {placeholders.DEFAULT_HINT}"
+    )
 
 
 def test_learner_override_lines_replace_the_whole_region() -> None:
@@ -162,7 +166,7 @@ def test_learner_override_lines_replace_the_whole_region() -> None:
         "    items = [1, 2, 3]",
         indent="    ",
     )
-    assert build.strip_solutions(source).split("\n")[2:4] == [
+    assert placeholders.strip_solutions(source).split("\n")[2:4] == [
         "    # Build the list yourself",
         "    items = []",
     ]
@@ -171,15 +175,15 @@ def test_learner_override_lines_replace_the_whole_region() -> None:
 @pytest.mark.parametrize(
     "source, problem",
     [
-        (f"{build.START_MARKER}\nx = 1", "without an end marker"),
-        (f"x = 1\n{build.END_MARKER}", "without a start marker"),
-        (f"{build.START_MARKER}\n{build.START_MARKER}\n{build.END_MARKER}", "may not nest"),
+        (f"{config.START_MARKER}\nx = 1", "without an end marker"),
+        (f"x = 1\n{config.END_MARKER}", "without a start marker"),
+        (f"{config.START_MARKER}\n{config.START_MARKER}\n{config.END_MARKER}", "may not nest"),
         (region("x = (1"), "not valid Python"),
     ],
 )
 def test_broken_regions_are_refused_with_a_reason(source: str, problem: str) -> None:
-    with pytest.raises(build.BuildError, match=problem):
-        build.strip_solutions(source)
+    with pytest.raises(placeholders.BuildError, match=problem):
+        placeholders.strip_solutions(source)
 
 
 def test_the_rule_applied_to_its_own_output_changes_nothing() -> None:
@@ -189,14 +193,14 @@ def test_the_rule_applied_to_its_own_output_changes_nothing() -> None:
         region("a, b = 1, 2", "", "# keep me", "for i in x:", "    pass"),
     ]
     for source in sources:
-        once = build.strip_solutions(source)
-        assert build.strip_solutions(once) == once
+        once = placeholders.strip_solutions(source)
+        assert placeholders.strip_solutions(once) == once
 
 
 def test_cells_without_regions_are_unchanged() -> None:
     source = "x = 1  # not an exercise\nprint(x)"
-    assert build.strip_solutions(source) == source
-    assert not build.has_solution_region(source)
+    assert placeholders.strip_solutions(source) == source
+    assert not placeholders.has_solution_region(source)
 
 
 # --- Whole notebooks: outputs, metadata, determinism --------------------------
@@ -205,11 +209,11 @@ def test_cells_without_regions_are_unchanged() -> None:
 def test_learner_notebook_clears_outputs_keeps_tags_and_ids_and_sets_the_kernel() -> None:
     master = synthetic_notebook(region("x = 1"), "print('hi')")
     original = nbformat.writes(master)
-    learner = build.learner_notebook(master)
+    learner = pipeline.learner_notebook(master)
     assert nbformat.writes(master) == original, "the master must not change"
     assert learner.metadata == {
-        "kernelspec": build.KERNELSPEC,
-        "language_info": build.LANGUAGE_INFO,
+        "kernelspec": config.NOTEBOOK_KERNELSPEC,
+        "language_info": pipeline.LANGUAGE_INFO,
     }
     assert learner.metadata.kernelspec.name == "python3"
     assert [cell.id for cell in learner.cells] == [cell.id for cell in master.cells]
@@ -218,53 +222,60 @@ def test_learner_notebook_clears_outputs_keeps_tags_and_ids_and_sets_the_kernel(
             assert cell.outputs == [] and cell.execution_count is None
             assert cell.metadata == {"tags": [IGNORE_TAG]}
     assert learner.cells[0].metadata == {"tags": ["intro"]}
-    assert learner.cells[1].source.split("\n")[1] == f"x = None  {build.DEFAULT_HINT}"
+    assert learner.cells[1].source.split("\n")[1] == f"x = None  {placeholders.DEFAULT_HINT}"
     nbformat.validate(learner)
 
 
 def test_rendering_is_stable_text_with_one_final_newline() -> None:
     master = synthetic_notebook(region("x = 1"))
-    first = build.render(build.learner_notebook(master))
-    second = build.render(
-        build.learner_notebook(nbformat.reads(nbformat.writes(master), as_version=4))
+    first = pipeline.render(pipeline.learner_notebook(master))
+    second = pipeline.render(
+        pipeline.learner_notebook(nbformat.reads(nbformat.writes(master), as_version=4))
     )
     assert first == second
     assert first.endswith("}\n") and not first.endswith("\n\n")
 
 
+def folders(solutions: Path, notebooks: Path) -> list[str]:
+    """The command-line options that point the build at a temporary course."""
+    answers = solutions.parent / "answers.py"
+    return ["--solutions", str(solutions), "--notebooks", str(notebooks), "--answers", str(answers)]
+
+
 @pytest.fixture()
 def course_copy(tmp_path: Path) -> tuple[Path, Path]:
-    """A solutions/ and notebooks/ pair in a temporary folder, built once."""
+    """A solutions/ and notebooks/ pair (and answers.py beside them) in a temporary folder, built."""
     solutions, notebooks = tmp_path / "solutions", tmp_path / "notebooks"
     write_notebook(solutions / "01_first.ipynb", synthetic_notebook(region("x = 1")))
     write_notebook(solutions / "02_second.ipynb", synthetic_notebook("y = 2", region("return y")))
-    build.build(solutions, notebooks)
+    assert build.main(folders(solutions, notebooks)) == 0
     return solutions, notebooks
 
 
 def test_a_second_build_writes_nothing(course_copy: tuple[Path, Path]) -> None:
     solutions, notebooks = course_copy
-    before = {
-        path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in notebooks.iterdir()
-    }
-    report = build.build(solutions, notebooks)
-    assert report.written == [] and report.in_sync
-    after = {
-        path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in notebooks.iterdir()
-    }
+    written = [*notebooks.iterdir(), *solutions.iterdir(), solutions.parent / "answers.py"]
+    before = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in written}
+    report = build.build(solutions, notebooks, solutions.parent / "answers.py")
+    assert report.written == [] and report.tagged == [] and not report.answers_written
+    assert report.in_sync
+    after = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in written}
     assert after == before
 
 
 def run_check(
     solutions: Path, notebooks: Path, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, str]:
-    code = build.main(["--check", "--solutions", str(solutions), "--notebooks", str(notebooks)])
+    code = build.main(["--check", *folders(solutions, notebooks)])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
 
 def test_check_passes_when_in_sync(course_copy: tuple[Path, Path], capsys) -> None:
-    assert run_check(*course_copy, capsys) == (0, "Learner copies are up to date.\n")
+    assert run_check(*course_copy, capsys) == (
+        0,
+        "Masters' tags, learner copies and answers are up to date.\n",
+    )
 
 
 def test_check_reports_a_hand_edited_learner_copy_as_stale(course_copy, capsys) -> None:
@@ -296,15 +307,15 @@ def test_check_reports_missing_and_extra_copies(course_copy, capsys) -> None:
     assert code == 1
     assert "missing: notebooks/01_first.ipynb" in output
     assert "extra: notebooks/07_orphan.ipynb" in output
-    assert build.main(["--solutions", str(solutions), "--notebooks", str(notebooks)]) == 0
+    assert build.main(folders(solutions, notebooks)) == 0
     assert (notebooks / "01_first.ipynb").exists()
 
 
 def test_a_broken_master_fails_the_build_with_its_name(tmp_path: Path, capsys) -> None:
     write_notebook(
-        tmp_path / "s" / "01_bad.ipynb", synthetic_notebook(f"{build.START_MARKER}\nx = 1")
+        tmp_path / "s" / "01_bad.ipynb", synthetic_notebook(f"{config.START_MARKER}\nx = 1")
     )
-    assert build.main(["--solutions", str(tmp_path / "s"), "--notebooks", str(tmp_path / "n")]) == 2
+    assert build.main(folders(tmp_path / "s", tmp_path / "n")) == 2
     assert "01_bad.ipynb: cell 1" in capsys.readouterr().err
 
 
@@ -331,7 +342,7 @@ def test_there_are_six_masters() -> None:
     assert [path.name[:3] for path in MASTERS] == ["01_", "02_", "03_", "04_", "05_", "06_"]
 
 
-def test_every_master_has_an_up_to_date_learner_copy_and_nothing_else() -> None:
+def test_masters_tags_learner_copies_and_answers_are_up_to_date() -> None:
     report = build.build(check=True)
     assert report.in_sync, f"run `python -m instructor.build`: {report}"
 
@@ -339,7 +350,7 @@ def test_every_master_has_an_up_to_date_learner_copy_and_nothing_else() -> None:
 @pytest.mark.parametrize("master_path", MASTERS, ids=lambda path: path.stem)
 def test_learner_copy_has_no_solution_lines_and_no_outputs(master_path: Path) -> None:
     master = nbformat.read(master_path, as_version=4)
-    learner = nbformat.read(build.NOTEBOOKS_DIR / master_path.name, as_version=4)
+    learner = nbformat.read(config.NOTEBOOKS_DIR / master_path.name, as_version=4)
     assert len(learner.cells) == len(master.cells)
     for master_cell, learner_cell in zip(master.cells, learner.cells):
         if learner_cell.cell_type != "code":
@@ -367,12 +378,12 @@ def test_every_exercise_has_headers_and_its_grader_call_in_the_next_cell(master_
     exercises = [
         i
         for i, cell in enumerate(cells)
-        if cell.cell_type == "code" and build.has_solution_region(cell.source)
+        if cell.cell_type == "code" and placeholders.has_solution_region(cell.source)
     ]
     graders_called = [
         i
         for i, cell in enumerate(cells)
-        if cell.cell_type == "code" and GRADER_CALL.search(cell.source)
+        if cell.cell_type == "code" and config.is_grader_cell(cell.source)
     ]
     assert [i + 1 for i in exercises] == graders_called or (not exercises and not graders_called)
     for index in exercises:
@@ -440,7 +451,7 @@ def test_master_was_run_and_unstable_cells_are_not_compared(master_path: Path) -
             assert IGNORE_TAG in tags, (
                 f"timing- or weight-dependent cell not ignored: {cell.source[:60]}"
             )
-        if GRADER_CALL.search(cell.source):
+        if config.is_grader_cell(cell.source):
             assert IGNORE_TAG not in tags, "grader verdicts must be compared by nbval"
         if "fit(" in cell.source:
             # One line per epoch, or silent when the cell prints its own summary (the
@@ -464,7 +475,7 @@ def test_execute_stores_outputs_of_a_fresh_run_and_leaves_a_failing_master_alone
     assert [cell.execution_count for cell in code_cells] == [1, 2]
     assert [cell.outputs[0].text for cell in code_cells] == ["42\n", "static\n"]
     assert all("execution" not in cell.metadata for cell in code_cells)
-    assert executed.metadata.kernelspec == build.KERNELSPEC
+    assert executed.metadata.kernelspec == config.NOTEBOOK_KERNELSPEC
 
     failing = tmp_path / "02_failing.ipynb"
     write_notebook(failing, synthetic_notebook("raise ValueError('broken master')"))
@@ -472,3 +483,31 @@ def test_execute_stores_outputs_of_a_fresh_run_and_leaves_a_failing_master_alone
     with pytest.raises(Exception, match="broken master"):
         build.execute_master(failing)
     assert failing.read_text() == before
+
+
+# --- Executing the masters as a course (fast: execute_master itself is replaced) -------------
+
+
+def test_execute_runs_masters_in_course_order_with_one_progress_file_and_artifacts_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """05's and 06's stored summaries show the course's progress only when the masters run in
+    order with one progress file; 06 exports 05's model only when they share the artifacts."""
+    for name in ("01_a.ipynb", "02_b.ipynb", "03_c.ipynb"):
+        write_notebook(tmp_path / name, synthetic_notebook("print(1)"))
+    calls = []
+
+    def record(path: Path, **kwargs: object) -> float:
+        calls.append((path.name, kwargs["progress_file"], kwargs["artifacts_dir"]))
+        return 0.0
+
+    monkeypatch.setattr(build, "execute_master", record)
+    build.execute_masters(tmp_path)
+    assert [name for name, _, _ in calls] == ["01_a.ipynb", "02_b.ipynb", "03_c.ipynb"]
+    assert len({progress for _, progress, _ in calls}) == 1
+    assert {artifacts for _, _, artifacts in calls} == {config.ARTIFACTS_DIR}
+
+    calls.clear()
+    lines = build.execute_masters(tmp_path, ["03_c.ipynb", "solutions/01_a.ipynb"])
+    assert [name for name, _, _ in calls] == ["01_a.ipynb", "03_c.ipynb"]
+    assert lines[0].startswith("note: only some masters were executed")

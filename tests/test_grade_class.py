@@ -35,8 +35,9 @@ import psutil
 import pytest
 
 from helpers import config
+from helpers.exercises import EXERCISES
 from instructor.grade import __main__ as grade_command
-from instructor.grade import bwrap, examples, feedback, notebook_run, registry, submissions
+from instructor.grade import bwrap, examples, feedback, notebook_run, submissions
 from instructor.grade.sandbox import SANDBOX_PREFIX
 from instructor.grade.stand_in import cache_root
 from instructor.grade.tasks import GradeSettings
@@ -55,8 +56,12 @@ MEMORY_MB = 1800
 ONLY_01 = ("missing", "missing", "missing", "missing")
 # Attackers that report what they got away with ("loot: [...]" in their error); it must be nothing.
 LOOTERS = ("remount", "umount_proc", "plants_code", "unix_socket", "reads_others")
-# Attackers that claim a pass they did not earn: they must not get it.
-FORGERS = ("forges_verdicts", "replaces_graders", "reference_answer")
+# Attackers that claim a pass they did not earn, and what their page must say instead.
+FORGERS = {
+    "forges_verdicts": ("the recorded verdict has status 'passed'", "Keras' safe mode"),
+    "replaces_graders": ("the recorded verdict has status 'passed'",),
+    "reference_answer": ("uses the course's own answer to this exercise",),
+}
 
 EXPECTED = {  # learner: (datasets, data_augmenter, alpaca_model, fine_tuning,
     # representative_dataset, status)
@@ -71,6 +76,9 @@ EXPECTED = {  # learner: (datasets, data_augmenter, alpaca_model, fine_tuning,
     "nbformat3": ("passed", "missing", "missing", "missing", "missing", "graded"),
     "own_helpers": ("not yet", "missing", "missing", "missing", "missing", "graded"),
     "missing_module": ("failed", "missing", "missing", "missing", "missing", "graded"),
+    "forges_verdicts": ("failed", "failed", "missing", "missing", "missing", "graded"),
+    "replaces_graders": ("failed", *ONLY_01, "graded"),
+    "reference_answer": ("failed", *ONLY_01, "graded"),
     **{name: ("failed", *ONLY_01, "graded") for name in LOOTERS},
     "fifos": ("failed", *ONLY_01, "graded"),
     "memfd_hog": ("error", *ONLY_01, "incomplete"),
@@ -92,11 +100,10 @@ PROBLEMS = {
     "bad_tags": "01: not a notebook (a cell whose tags are not a list of words)",
     "deep_json": "01: not a notebook (nested more than 64 deep)",
 }
-if (
-    os.geteuid() != 0
-):  # SysV segments a kernel detached are counted only where root can enter its IPC namespace
+# SysV segments a kernel detached are counted only where root can enter its IPC namespace.
+if os.geteuid() != 0:
     EXPECTED.pop("sysv_hog")
-MASTER_01 = next((config.PROJECT_ROOT / "solutions").glob("01_*.ipynb"))
+MASTER_01 = config.course_notebooks(config.SOLUTIONS_DIR)[0]
 PLANTED = (
     config.PROJECT_ROOT / "sitecustomize.py",
     config.PROJECT_ROOT / "escaped-from-sandbox.txt",
@@ -125,17 +132,19 @@ def sysv_segments() -> int:
 
 
 @contextlib.contextmanager
-def listening_socket() -> Iterator[tuple[Path, list[bytes]]]:
-    """A Unix socket under /tmp that records what every connection sends (what ssh-agent would be)."""
+def listening_sockets() -> Iterator[tuple[Path, int, list[bytes]]]:
+    """A Unix socket under /tmp (what ssh-agent would be) and a TCP port on the loopback (what
+    a local service would be), recording what every connection sends."""
     folder = Path(tempfile.mkdtemp(prefix="alpaca-listener-", dir="/tmp"))
     path, received = folder / "agent.sock", []
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(str(path))
-    server.listen()
-    server.settimeout(0.2)
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(str(path))
+    tcp = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
-    def serve() -> None:
+    def serve(server: socket.socket) -> None:
+        server.listen()
+        server.settimeout(0.2)
         while not stop.is_set():
             try:
                 connection, _ = server.accept()
@@ -148,14 +157,17 @@ def listening_socket() -> Iterator[tuple[Path, list[bytes]]]:
                 except OSError:
                     received.append(b"(connected)")
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=serve, args=(s,), daemon=True) for s in (unix, tcp)]
+    for thread in threads:
+        thread.start()
     try:
-        yield path, received
+        yield path, tcp.getsockname()[1], received
     finally:
         stop.set()
-        thread.join()
-        server.close()
+        for thread in threads:
+            thread.join()
+        unix.close()
+        tcp.close()
         path.unlink(missing_ok=True)
         folder.rmdir()
 
@@ -167,12 +179,13 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out, pages = root / "grades.csv", root / "feedback"
     private_tmp = root / "tmp"  # the run's sandboxes go here: what is left of them is ours to see
     private_tmp.mkdir()
-    with listening_socket() as (listener, received):
+    with listening_sockets() as (listener, port, received):
         targets = examples.Targets(
             outside=root / "outside" / "escaped.txt",
             other_notebook=root / "class" / "solutions" / MASTER_01.name,
             grades=out,
             listener=listener,
+            tcp_port=port,
         )
         examples.write_examples(root / "class", secret_name=SECRET_NAME, targets=targets)
         arguments = [
@@ -231,7 +244,7 @@ def page(graded: dict, learner: str) -> str:
 def test_every_learner_gets_one_row_with_the_expected_verdicts(graded: dict) -> None:
     rows = graded["rows"]
     assert graded["exit_code"] == 0
-    assert set(EXPECTED) <= set(rows) and set(rows) - set(EXPECTED) <= {*FORGERS, "sysv_hog"}
+    assert set(EXPECTED) <= set(rows) and set(rows) - set(EXPECTED) <= {"sysv_hog"}
     for learner, expected in EXPECTED.items():
         row = rows[learner]
         got = (
@@ -247,9 +260,7 @@ def test_every_learner_gets_one_row_with_the_expected_verdicts(graded: dict) -> 
         assert row["problem"] == PROBLEMS.get(learner, ""), (learner, row)
 
 
-def test_the_columns_are_the_graders_exercise_keys(graded: dict) -> None:
-    from helpers.graders import EXERCISES
-
+def test_the_columns_are_the_registrys_exercise_keys(graded: dict) -> None:
     header = graded["out"].read_text().splitlines()[0].split(",")
     assert header == ["learner", *EXERCISES, "passed_count", "status", "problem"]
 
@@ -278,17 +289,17 @@ def test_each_attack_got_nothing(graded: dict, learner: str) -> None:
     assert found and set(found) == {"[]"}, (learner, found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verdicts lane: graders record evidence and instructor.grade.judge decides outside the "
-    "kernel (issue 19.3/19.4); until then a kernel can still forge its verdict line",
-)
 @pytest.mark.parametrize("learner", FORGERS)
 def test_no_forged_pass(graded: dict, learner: str) -> None:
-    assert graded["rows"][learner]["datasets"] != "passed"
+    """Forged evidence, a replaced graders module, the course's answer: failed, and why."""
+    assert graded["rows"][learner]["datasets"] == "failed"
+    text = page(graded, learner)
+    for reason in FORGERS[learner]:
+        assert reason in text, (learner, reason)
+    assert "Passed (f" not in text  # neither "Passed (forged)" nor "Passed (fake)" reached it
 
 
-def test_the_unix_socket_listener_heard_nothing(graded: dict) -> None:
+def test_the_unix_socket_and_tcp_listeners_heard_nothing(graded: dict) -> None:
     assert graded["received"] == []
 
 
@@ -337,7 +348,7 @@ def test_the_summary_is_printed_and_a_second_run_resumes_with_nothing_to_do(grad
 def test_with_isolation_off_a_leaked_variable_is_still_redacted(tmp_path: Path) -> None:
     examples.write_examples(tmp_path / "class", secret_name=SECRET_NAME, kinds=["reads_secret"])
     settings = GradeSettings(
-        list(registry.exercise_registry()),
+        list(EXERCISES.values()),
         timeout_s=TIMEOUT_S,
         isolation="off",
         phase1_stand_in=False,
@@ -346,6 +357,5 @@ def test_with_isolation_off_a_leaked_variable_is_still_redacted(tmp_path: Path) 
         result = notebook_run.grade_learner(learners["reads_secret"].task(), settings)
     message = " ".join(result.exercises["datasets"].messages)
     assert SECRET_VALUE not in message
-    assert (
-        "leaked: " in message and "[redacted]" in message
-    )  # /proc gave it away; the redactor caught it
+    # /proc gave it away; the redactor caught it.
+    assert "leaked: " in message and "[redacted]" in message

@@ -1,13 +1,16 @@
 """Grading on a Dask LocalCluster: a killed worker, an interrupted run resumed (slow: real kernels).
 
-The notebooks here are light (no TensorFlow): each sleeps a moment, then
-records a verdict through helpers.verdicts as a grader would, so these tests
-exercise the plumbing (tasks, kernels, CSV) in seconds.
+The notebooks here are light (no TensorFlow in the kernel): each sleeps a
+moment, then stores the evidence the datasets check stores for the course's
+own datasets, which each worker's judge process passes. These tests exercise
+the plumbing (tasks, kernels, judge, CSV) without running the graders.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
+import json
 import os
 import threading
 import time
@@ -28,16 +31,31 @@ EXERCISES = [ExerciseInfo("datasets", "01", "create_datasets")]
 SETTINGS = GradeSettings(EXERCISES, timeout_s=120, memory_mb=1024, phase1_stand_in=False)
 
 
+@functools.cache
+def passing_datasets_facts() -> str:
+    """The facts.json the datasets check stores for the course's own datasets (a pass)."""
+    from helpers import evidence, reference
+    from helpers.rules.datasets import DatasetFacts, DatasetsEvidence
+
+    train, validation = reference.make_datasets()
+    facts = DatasetsEvidence(DatasetFacts.of(train), DatasetFacts.of(validation)).write(None)
+    record = {"format": evidence.FORMAT, "exercise": "datasets", "screened": None, "facts": facts}
+    return json.dumps(record)
+
+
 def light_notebook(seconds: float) -> str:
-    """A notebook that sleeps, then records a passing verdict for `datasets`."""
+    """A notebook that sleeps, then stores passing evidence for `datasets`."""
+    store = (
+        "import os, pathlib\n"
+        "folder = pathlib.Path(os.environ['ALPACA_EVIDENCE_DIR']) / 'datasets'\n"
+        "folder.mkdir(parents=True, exist_ok=True)\n"
+        f"(folder / 'facts.json').write_text({passing_datasets_facts()!r})"
+    )
     return nbformat.writes(
         nbformat.v4.new_notebook(
             cells=[
                 nbformat.v4.new_code_cell(f"import time\ntime.sleep({seconds})"),
-                nbformat.v4.new_code_cell(
-                    "from types import SimpleNamespace\nfrom helpers import verdict_log\n"
-                    "verdict_log.record(SimpleNamespace(exercise='datasets', status='passed', messages=['ok']))"
-                ),
+                nbformat.v4.new_code_cell(store),
             ]
         )
     )

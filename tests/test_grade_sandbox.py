@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from helpers import config
 from instructor import processes
 from instructor.grade import bwrap, confine, feedback, kernel, limits, notebook_run, safe_files
 from instructor.grade.results import (
@@ -25,7 +26,7 @@ from instructor.grade.results import (
     one_line,
     printable,
 )
-from instructor.grade.sandbox import OWNER_FILE, SANDBOX_PREFIX, Sandbox
+from instructor.grade.sandbox import OWNER_FILE, SANDBOX_PREFIX, JudgeFolder, Sandbox
 
 needs_bwrap = pytest.mark.skipif(
     bwrap.probe() is not None, reason=f"no bwrap here: {bwrap.probe()}"
@@ -61,10 +62,8 @@ def test_the_safe_reader_reads_regular_files_only_and_never_blocks(tmp_path: Pat
     assert safe_files.read_regular(tmp_path / "file", 5) == b"12345"
     with pytest.raises(safe_files.UnsafeFile):
         safe_files.read_regular(tmp_path / "file", 4)  # over the cap
-    with pytest.raises(safe_files.UnsafeFile):
-        finishes_within(
-            5, safe_files.read_regular, tmp_path / "fifo", 100
-        )  # a plain open blocks here
+    with pytest.raises(safe_files.UnsafeFile):  # a plain open blocks here
+        finishes_within(5, safe_files.read_regular, tmp_path / "fifo", 100)
     with pytest.raises(OSError):
         safe_files.read_regular(tmp_path / "link", 100)  # O_NOFOLLOW
     assert safe_files.read_text(tmp_path / "fifo", 100) is None
@@ -96,6 +95,40 @@ def test_copy_out_copies_files_and_leaves_links_fifos_and_excess_behind(tmp_path
     # A link in place of the whole folder is not followed either.
     (tmp_path / "evil").symlink_to(source)
     assert safe_files.copy_out(tmp_path / "evil", tmp_path / "trusted2").copied == []
+
+
+def test_the_evidence_is_copied_from_the_kernels_folder_never_through_a_link(
+    tmp_path: Path,
+) -> None:
+    """The kernel owns its folder: it can put a link where `.grading` was; the copy refuses it."""
+    elsewhere = tmp_path / "elsewhere" / "evidence" / "datasets"  # a folder of the grader's
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "facts.json").write_text("{}")
+    work = tmp_path / "work"
+    (work / ".grading" / "evidence" / "datasets").mkdir(parents=True)
+    (work / ".grading" / "evidence" / "datasets" / "facts.json").write_text('{"own": 1}')
+    report = safe_files.copy_out(
+        Path(".grading/evidence"), tmp_path / "t1", kernel.EVIDENCE_COPY, under=work
+    )
+    assert report.copied == ["datasets/facts.json"]
+    (work / ".grading").rename(work / "moved")
+    (work / ".grading").symlink_to(tmp_path / "elsewhere")
+    report = safe_files.copy_out(
+        Path(".grading/evidence"), tmp_path / "t2", kernel.EVIDENCE_COPY, under=work
+    )
+    assert report.copied == [] and [entry[:3] for entry in report.skipped] == [".: "]
+    assert list((tmp_path / "t2").iterdir()) == []
+
+
+def test_the_evidence_copy_keeps_two_levels_and_a_total_cap(tmp_path: Path) -> None:
+    source = tmp_path / "evidence"
+    (source / "datasets" / "deeper").mkdir(parents=True)
+    (source / "datasets" / "facts.json").write_text("{}")
+    (source / "datasets" / "deeper" / "x.json").write_text("{}")
+    assert kernel.EVIDENCE_COPY.max_total_bytes == config.EVIDENCE_MAX_TOTAL_BYTES
+    report = safe_files.copy_out(source, tmp_path / "trusted", kernel.EVIDENCE_COPY)
+    assert report.copied == ["datasets/facts.json"]
+    assert report.skipped == ["datasets/deeper/: deeper than 2"]
 
 
 def test_the_sweep_never_blocks_on_what_a_kernel_planted(
@@ -188,7 +221,7 @@ def test_the_feedback_template_escapes_caps_and_keeps_the_policy(tmp_path: Path)
     assert "default-src 'none'" in page
     assert "<script>" not in page and "<img" not in page and "<b onmouseover" not in page
     assert "<code>ok</code>" in page  # the graders' markup survives escaping
-    assert verdicts.HEADLINES["passed"][0] in page and feedback.LABELS["failed"][0] in page
+    assert verdicts.HEADLINES["passed"][0] in page and verdicts.GRADING_LABELS["failed"][0] in page
     assert len(page) < feedback.MAX_PAGE_MESSAGE_CHARS + 10_000
     assert "shortened" in page
 
@@ -438,6 +471,112 @@ def test_the_confinement_is_measured_from_outside(tmp_path: Path) -> None:
             processes.kill_tree(launched.pid)
     finally:
         box.remove()
+
+
+def judge_mounts(folder: JudgeFolder, course: Path) -> bwrap.JudgeMounts:
+    return bwrap.JudgeMounts(
+        read_only=[course, folder.inbox], writable=[folder.homes], scratch=Path("/tmp")
+    )
+
+
+def test_the_judges_command_line_drops_everything_and_writes_only_its_home(
+    tmp_path: Path,
+) -> None:
+    folder = JudgeFolder.create()
+    try:
+        line = bwrap.judge_prefix("bwrap", judge_mounts(folder, config.PROJECT_ROOT), sized=True)
+        for flag in (
+            *bwrap.NAMESPACE_OPTIONS,
+            "--die-with-parent",
+            "--new-session",
+            "--disable-userns",
+        ):
+            assert flag in line
+        assert line[line.index("--cap-drop") + 1] == "ALL"
+        assert [line[i + 2] for i, w in enumerate(line) if w == "--bind"] == [str(folder.homes)]
+        read_only = [line[i + 2] for i, word in enumerate(line) if word == "--ro-bind"]
+        assert str(config.PROJECT_ROOT) in read_only and str(folder.inbox) in read_only
+        assert "/etc" not in read_only and str(Path.home()) not in read_only
+        # The tmpfs comes first: the judge folder, which lies in TMPDIR, is bound on top of it.
+        assert line.index("--tmpfs") < line.index(str(folder.inbox))
+        assert line[line.index("--tmpfs") - 2 : line.index("--tmpfs") + 2] == [
+            "--size",
+            str(bwrap.JUDGE_TMPFS_BYTES),
+            "--tmpfs",
+            "/tmp",
+        ]
+        assert line[-3:] == ["--remount-ro", "/", "--"]
+    finally:
+        folder.remove()
+
+
+JUDGE_REPORT = """
+import json, os, socket, sys
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+writes = {}
+for path in sys.argv[1:]:
+    try:
+        open(path, "w").write("x"); writes[path] = True
+    except OSError:
+        writes[path] = False
+try:
+    socket.create_connection(("127.0.0.1", int(os.environ["PORT"])), timeout=2).close()
+    network = True
+except OSError:
+    network = False
+print(json.dumps({"cap": status["CapEff"].strip(), "nnp": status["NoNewPrivs"].strip(),
+    "writes": writes, "network": network, "evidence": open(os.environ["EVIDENCE"]).read(),
+    "pids": len([p for p in os.listdir("/proc") if p.isdigit()])}))
+"""
+
+
+@needs_bwrap
+def test_the_judge_runs_confined(tmp_path: Path) -> None:
+    """What the judge's prefix gives the process it starts: read-only but for its home and TMPDIR."""
+    import socket
+
+    folder = JudgeFolder.create()
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        (folder.inbox / "facts.json").write_text("evidence")
+        course = tmp_path / "course"  # stands for the repository
+        course.mkdir()
+        targets = [
+            str(course / "sitecustomize.py"),
+            str(folder.inbox / "facts.json"),
+            str(folder.homes / "keras.json"),
+            "/tmp/scratch",
+            "/usr/x",
+        ]
+        prefix = bwrap.judge_prefix(bwrap.binary(), judge_mounts(folder, course))
+        environment = {
+            "PATH": "/usr/bin:/bin",
+            "PORT": str(listener.getsockname()[1]),
+            "EVIDENCE": str(folder.inbox / "facts.json"),
+        }
+        completed = subprocess.run(
+            [*prefix, sys.executable, "-I", "-c", JUDGE_REPORT, *targets],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=60,
+        )
+        report = json.loads(completed.stdout)
+        assert report["cap"] == "0000000000000000" and report["nnp"] == "1"
+        assert report["writes"] == {
+            targets[0]: False,
+            targets[1]: False,
+            targets[2]: True,
+            targets[3]: True,
+            targets[4]: False,
+        }
+        assert report["network"] is False and report["evidence"] == "evidence"
+        assert report["pids"] <= 2  # bwrap's init and python: no other process is visible
+        assert not (course / "sitecustomize.py").exists()
+        assert not Path("/tmp/scratch").exists()  # its TMPDIR was a tmpfs of its own
+    finally:
+        listener.close()
+        folder.remove()
 
 
 # --- where kernels cannot be confined ------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import stat
 import zipfile
@@ -13,7 +12,8 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from helpers import config, verdict_log
+from helpers import config
+from instructor import pipeline
 from instructor.grade import feedback, notebook_run, submissions
 from instructor.grade.results import (
     ExerciseInfo,
@@ -34,45 +34,6 @@ EXERCISES = [
 def result_for(learner: str, status: str = "passed", **extra: object) -> LearnerResult:
     exercises = {e.key: ExerciseResult(status, [f"{e.key}: {status}"]) for e in EXERCISES}
     return LearnerResult(learner, exercises, **extra)  # type: ignore[arg-type]
-
-
-# --- verdicts: what the graders write, what the grading run reads ---
-
-
-def test_verdicts_are_appended_only_when_the_variable_is_set(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "verdicts.jsonl"
-    monkeypatch.delenv(config.ENV_VERDICTS_FILE, raising=False)
-    verdict_log.record(SimpleNamespace(exercise="datasets", status="passed", messages=["ok"]))
-    assert not path.exists()
-    monkeypatch.setenv(config.ENV_VERDICTS_FILE, str(path))
-    verdict_log.record(SimpleNamespace(exercise="datasets", status="not yet", messages=["fill in"]))
-    verdict_log.record(
-        SimpleNamespace(exercise="fine_tuning", status="failed", messages=["a", "b"])
-    )
-    assert verdict_log.read(path) == [
-        {"exercise": "datasets", "status": "not yet", "messages": ["fill in"]},
-        {"exercise": "fine_tuning", "status": "failed", "messages": ["a", "b"]},
-    ]
-
-
-def test_reading_verdicts_leaves_out_junk_and_half_lines(tmp_path: Path) -> None:
-    path = tmp_path / "verdicts.jsonl"
-    good = json.dumps({"exercise": "datasets", "status": "passed", "messages": []})
-    path.write_text(
-        "\n".join([good, "not json", '{"exercise": "x", "status": "great"}', "[1]", good[:20]])
-    )
-    assert verdict_log.read(path) == [{"exercise": "datasets", "status": "passed", "messages": []}]
-    assert verdict_log.read(tmp_path / "missing.jsonl") == []
-
-
-def test_recording_never_raises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(
-        config.ENV_VERDICTS_FILE, str(tmp_path / "no" / "such" / "folder" / "v.jsonl")
-    )
-    verdict_log.record(SimpleNamespace(exercise="datasets", status="passed", messages=["ok"]))
-    verdict_log.record(object())
 
 
 # --- what counts as a notebook ---
@@ -108,7 +69,7 @@ def test_nbformat_3_is_converted_and_skip_tags_become_nbclient_tags() -> None:
     parsed, problem = notebook_run.parse_notebook(v3)
     assert problem is None and parsed is not None and parsed.nbformat == 4
     parsed, _ = notebook_run.parse_notebook(nbformat.writes(notebook).encode())
-    notebook_run.prepare(parsed)
+    pipeline.prepare_for_grading(parsed)
     skips = ["skip-execution" in cell.metadata["tags"] for cell in parsed.cells]
     assert skips == [
         True,

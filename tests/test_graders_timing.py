@@ -16,6 +16,7 @@ import statistics
 import warnings
 
 import grader_answers as answers
+import grader_answers_representative as representative
 
 from helpers import config, graders, reference
 
@@ -52,7 +53,7 @@ def _cases() -> dict[str, tuple]:
         "check_fine_tuning": (graders.check_fine_tuning, (model, *tuned), graders.PASSED, []),
         "check_representative_dataset": (
             graders.check_representative_dataset,
-            (reference.make_representative_dataset, model),
+            (representative.representative_tensors, model),
             graders.PASSED,
             [],
         ),

@@ -33,7 +33,7 @@ USER_KERAS_HOME = Path.home() / ".keras"
 USER_PROGRESS_FILE = config.PROJECT_ROOT / ".progress.json"
 MODEL_FILE = config.PHASE1_MODEL_FILE
 HISTORY_FILE = config.PHASE1_HISTORY_FILE
-FINE_TUNING_MASTER = config.PROJECT_ROOT / "solutions" / "05_fine_tuning.ipynb"
+FINE_TUNING_MASTER = config.SOLUTIONS_DIR / "05_fine_tuning.ipynb"
 # What notebook 05 does with the saved model, run alone in a kernel.
 LOAD_CELL = "from helpers import reference\nprint('loaded:', reference.load_phase1())"
 

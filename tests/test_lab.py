@@ -88,6 +88,33 @@ def test_the_lab_command_installs_and_downloads_nothing() -> None:
     assert "--LabApp.extension_manager=readonly" in commands[0]
 
 
+def dry_run(*targets: str) -> list[str]:
+    """The commands `make -n -B` would run for `targets`: everything, whatever is already done."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    completed = subprocess.run(
+        ["make", "-n", "-B", "--no-print-directory", *targets],
+        cwd=config.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout.splitlines()
+
+
+def installs(commands: list[str]) -> list[str]:
+    """The requirement files the commands install (`pip install ... -r FILE`)."""
+    return [line.split(" -r ", 1)[1].split()[0] for line in commands if " -r " in line]
+
+
+def test_a_learners_set_up_installs_requirements_txt_and_an_instructors_adds_its_tools() -> None:
+    assert installs(dry_run("lab", "LAB_ARGS=--version")) == ["requirements.txt"]
+    assert installs(dry_run("data")) == ["requirements.txt"]
+    for target in ("test", "test-fast", "build", "lint", "grade", "benchmark"):
+        assert installs(dry_run(target, "SUBMISSIONS=x")) == ["requirements-instructor.txt"], target
+
+
 @pytest.mark.slow
 def test_make_lab_serves_the_learner_notebooks(tmp_path: Path) -> None:
     port, token = free_port(), secrets.token_hex(16)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import nbformat
@@ -19,17 +18,16 @@ import pytest
 from fixtures.isolation import NotebookEnvironment
 from nbclient import NotebookClient
 
-from instructor import build
+from helpers import config
 
 # The graders' contract (CONTRIBUTING.md): the verdict starts with a word.
 PASS_WORD = "Passed"
 NOT_YET_WORD = "Not yet"
-GRADER_CALL = re.compile(r"\bgraders\.check_\w+\(")
 ALIVE = "kernel still alive"
 CELL_TIMEOUT_S = 600
 
-MASTERS = sorted(build.SOLUTIONS_DIR.glob(build.NOTEBOOK_GLOB))
-LEARNER_COPIES = sorted(build.NOTEBOOKS_DIR.glob(build.NOTEBOOK_GLOB))
+MASTERS = config.course_notebooks(config.SOLUTIONS_DIR)
+LEARNER_COPIES = config.course_notebooks(config.NOTEBOOKS_DIR)
 
 
 def grader_cell_indices(notebook: nbformat.NotebookNode) -> list[int]:
@@ -37,7 +35,7 @@ def grader_cell_indices(notebook: nbformat.NotebookNode) -> list[int]:
     return [
         index
         for index, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code" and GRADER_CALL.search(cell.source)
+        if cell.cell_type == "code" and config.is_grader_cell(cell.source)
     ]
 
 

@@ -162,3 +162,20 @@ def test_export_options_are_the_converter_attributes_keras_sets():
             verbose=False,
             quantize_everything=True,
         )
+
+
+def test_int8_tensors_weights_symmetric_per_channel_activations_asymmetric(exported):
+    """LiteRT's 8-bit scheme, which notebook 06 teaches: convolution weights one scale per
+    output channel, zero point 0, integers -127..127; activations one scale per tensor with
+    zero points of their own (the input's is -128 here)."""
+    int8 = litert.int8_tensors(litert.LiteRTModel(exported[litert.INT8]))
+    assert int8.per_channel >= 2  # the two convolutions' kernels
+    assert int8.per_channel_zero_points == (0, 0)
+    assert -127 <= int8.per_channel_values[0] < 0 < int8.per_channel_values[1] <= 127
+    assert int8.per_tensor > int8.per_channel
+    assert int8.per_tensor_zero_points[0] == -128  # the raw-pixel input: pixel - 128
+    dynamic = litert.int8_tensors(litert.LiteRTModel(exported[litert.DYNAMIC_RANGE]))
+    # The converter leaves small tensors (the first kernel) in float: at least the second is int8.
+    assert dynamic.per_channel >= 1 and dynamic.per_channel_zero_points == (0, 0)
+    assert dynamic.per_tensor_zero_points == (0, 0)  # no int8 activations: weights only
+    assert litert.int8_tensors(litert.LiteRTModel(exported[litert.FLOAT32])).per_channel == 0

@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 
 from helpers import config
 
-FINE_TUNING = config.PROJECT_ROOT / "solutions" / "05_fine_tuning.ipynb"
+FINE_TUNING = config.SOLUTIONS_DIR / "05_fine_tuning.ipynb"
 
 
 @pytest.mark.slow
@@ -54,7 +54,7 @@ def test_fine_tuning_notebook_runs_without_notebook_04(
     assert written == sorted(expected), written
 
 
-EXPORT = config.PROJECT_ROOT / "solutions" / "06_export_litert.ipynb"
+EXPORT = config.SOLUTIONS_DIR / "06_export_litert.ipynb"
 
 
 @pytest.mark.slow

@@ -312,3 +312,54 @@ def test_an_explorer_with_a_path_shows_it_first(tmp_path: Path):
         MODELS["Keras"], MODELS["LiteRT int8"], path=path, interactive=True
     )
     assert "first.png" in explorer.text and explorer.picture.value
+
+
+# --- The Keras model's Grad-CAM heatmap of the photo ---
+
+
+@pytest.fixture(scope="module")
+def keras_model_with_mobilenet():
+    """The course's architecture with an untrained MobileNetV2 (quick to build, nothing loaded)."""
+    import keras
+
+    base = keras.applications.MobileNetV2(
+        input_shape=config.IMG_SHAPE, include_top=False, weights=None
+    )
+    inputs = keras.Input(config.IMG_SHAPE)
+    x = base(keras.applications.mobilenet_v2.preprocess_input(inputs), training=False)
+    return keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def test_the_photo_gets_the_keras_models_heatmap_and_says_whose(keras_model_with_mobilenet):
+    explorer = widgets.photo_explorer(
+        keras_model_with_mobilenet, MODELS["LiteRT int8"], interactive=True
+    )
+    upload(explorer, colour_jpeg(), "alpaca.jpg")
+    assert explorer.error is None
+    assert explorer.heatmap.shape == config.IMG_SIZE
+    assert 0.0 <= explorer.heatmap.min() and explorer.heatmap.max() <= 1.0
+    assert "Grad-CAM of the Keras model (not of the int8 file)" in explorer.text
+    assert "5 \u00d7 5 cells" in explorer.text
+    photo_ax, map_ax, _bars = explorer.figure.axes
+    assert map_ax.get_title() == "Grad-CAM of the Keras model,\ntoward its prediction"
+    np.testing.assert_array_equal(np.asarray(map_ax.images[1].get_array()), explorer.heatmap)
+    assert len(photo_ax.images) == 1  # the photo itself stays clean beside it
+
+
+def test_a_model_without_mobilenet_shows_no_heatmap_and_says_why():
+    explorer = widgets.photo_explorer(MODELS["Keras"], MODELS["LiteRT int8"], interactive=True)
+    upload(explorer, colour_jpeg(), "alpaca.jpg")
+    assert explorer.error is None and explorer.heatmap is None
+    assert "No heatmap: Grad-CAM needs a Keras model, not a FakeKeras" in explorer.text
+    assert len(explorer.figure.axes) == 2  # the photo and the bars, as before
+
+
+def test_the_heatmap_can_be_left_out(keras_model_with_mobilenet, tmp_path: Path):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(colour_jpeg())
+    figure = widgets.photo_explorer(
+        keras_model_with_mobilenet, MODELS["LiteRT int8"], path=path, heatmap=False
+    )
+    assert isinstance(figure, Figure) and len(figure.axes) == 2
+    with_map = widgets.photo_explorer(keras_model_with_mobilenet, MODELS["LiteRT int8"], path=path)
+    assert len(with_map.axes) == 3  # the static fallback shows the heatmap too

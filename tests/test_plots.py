@@ -251,3 +251,78 @@ def test_charts_display_as_png() -> None:
     )
     data, _metadata = DisplayFormatter().format(plots.plot_learning_curves(history))
     assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n" and "image/jpeg" not in data
+
+
+# --- Grad-CAM heatmaps ---
+
+
+def ramps(count: int, size: int = 16) -> np.ndarray:
+    """One heatmap per image, each a ramp of its own slope."""
+    ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    return np.stack([np.tile(ramp ** (i + 1), (size, 1)) for i in range(count)])
+
+
+def test_heatmap_examples_are_the_mistakes_then_confident_right_ones_of_each_class() -> None:
+    labels = np.array([0, 0, 0, 1, 1, 1, 0, 1])
+    probabilities = np.array([0.6, 0.1, 0.3, 0.2, 0.99, 0.7, 0.9, 0.4])
+    # Wrong: 0 (0.6), 3 (0.2), 6 (0.9), 7 (0.4); most confidently wrong first.
+    chosen = plots.heatmap_examples(labels, probabilities, n=6, min_right=3)
+    assert chosen.tolist()[:3] == [6, 3, 0]
+    # Right, most confident first, classes in turn: 1 (alpaca, 0.1), 4 (not alpaca, 0.99), 2.
+    assert chosen.tolist()[3:] == [1, 4, 2]
+    # Fewer mistakes than room: right ones fill up to n, so the figure keeps its size.
+    expected = [6, 3, 0, 7, 1, 4]  # 0 and 7 are equally wrong (0.6): dataset order
+    assert plots.heatmap_examples(labels, probabilities, n=6, min_right=1).tolist() == expected
+    assert len(plots.heatmap_examples(labels, labels * 0.8 + 0.1, n=5)) == 5  # no mistakes
+
+
+def test_show_heatmaps_pairs_each_image_with_its_map() -> None:
+    images = solid_images(6)
+    heatmaps = ramps(6)
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    probabilities = np.array([0.8, 0.9, 0.1, 0.3, 0.2, 0.7])  # 0 and 3 are wrong
+    figure = plots.show_heatmaps(images, heatmaps, labels, probabilities, CLASS_NAMES)
+    chosen = plots.heatmap_examples(labels, probabilities)
+    assert len(figure.axes) == 2 * len(chosen)
+    for pair, index in enumerate(chosen):
+        photo_ax, map_ax = figure.axes[2 * pair], figure.axes[2 * pair + 1]
+        np.testing.assert_array_equal(shown_pixels(photo_ax), plots.displayable(images[index]))
+        assert len(map_ax.images) == 2
+        np.testing.assert_array_equal(np.asarray(map_ax.images[1].get_array()), heatmaps[index])
+        predicted = CLASS_NAMES[int(probabilities[index] > 0.5)]
+        assert map_ax.get_title().endswith(f"toward {predicted}")
+        assert ("WRONG" in photo_ax.get_title()) == (index in (0, 3))
+    assert "2 mistakes" in figure._suptitle.get_text()
+
+
+def test_show_heatmaps_with_chosen_images_and_classes() -> None:
+    figure = plots.show_heatmaps(
+        solid_images(3),
+        ramps(3),
+        [0, 1, 0],
+        [0.2, 0.8, 0.4],
+        CLASS_NAMES,
+        indices=[2],
+        toward=[1, 1, 1],
+    )
+    assert len(figure.axes) == 2 and figure.axes[1].get_title().endswith("toward not alpaca")
+
+
+def test_show_prediction_and_photo_predictions_take_a_heatmap() -> None:
+    image, heatmap = solid_images(1)[0], ramps(1)[0]
+    plain = plots.show_prediction(image, "caption")
+    assert len(plain.axes[0].images) == 1
+    with_map = plots.show_prediction(image, "caption", heatmap=heatmap)
+    np.testing.assert_array_equal(np.asarray(with_map.axes[0].images[1].get_array()), heatmap)
+    photo = plots.show_photo_predictions(
+        image, [("Keras", 0.3)], CLASS_NAMES, "me.jpg", heatmap=heatmap, heatmap_title="map"
+    )
+    assert [ax.get_title() for ax in photo.axes][1] == "map" and len(photo.axes) == 3
+    assert len(plots.show_photo_predictions(image, [("Keras", 0.3)], CLASS_NAMES, "x").axes) == 2
+
+
+def test_overlay_fades_where_the_map_is_cold() -> None:
+    figure = plots.show_prediction(solid_images(1)[0], "c", heatmap=ramps(1)[0])
+    overlay = figure.axes[0].images[1]
+    alpha = np.asarray(overlay.get_alpha())
+    assert alpha.min() == 0.0 and alpha.max() == pytest.approx(plots.HEATMAP_OPACITY)

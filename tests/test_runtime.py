@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from helpers import config, runtime
 
 
@@ -57,3 +59,31 @@ def test_native_stderr_is_silenced_and_restored() -> None:
         check=True,
     )
     assert completed.stderr == "shown\n"
+
+
+# --- write_atomically: the one whole-file write ----------------------------------------------
+
+
+def test_write_atomically_replaces_the_file_whole_and_leaves_no_temporary(tmp_path) -> None:
+    target = tmp_path / "new folder" / "grades.csv"
+    assert runtime.write_atomically(target, "learner,status\njo,graded\n") == target
+    assert target.read_bytes() == b"learner,status\njo,graded\n"  # text as UTF-8, \n kept
+    runtime.write_atomically(target, b"\x00binary", durable=True)
+    assert target.read_bytes() == b"\x00binary"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["grades.csv"]
+
+
+def test_a_write_that_fails_keeps_the_old_file_and_removes_its_temporary(
+    tmp_path, monkeypatch
+) -> None:
+    target = tmp_path / "progress.json"
+    target.write_text("old")
+
+    def failing_replace(source, destination) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(runtime.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk gone"):
+        runtime.write_atomically(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["progress.json"]

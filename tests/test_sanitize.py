@@ -23,10 +23,9 @@ import pytest
 from nbval.plugin import coalesce_streams, get_sanitize_patterns
 
 from helpers import config
-from instructor import build
 
 SANITIZE_FILE = config.PROJECT_ROOT / "tests" / "sanitize.cfg"
-MASTERS = sorted(build.SOLUTIONS_DIR.glob(build.NOTEBOOK_GLOB))
+MASTERS = config.course_notebooks(config.SOLUTIONS_DIR)
 # nbval compares neither images nor widget model ids (nbval.plugin.IPyNbFile.skip_compare).
 NOT_COMPARED = ("image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json")
 ABSL_LINE = re.compile(
@@ -112,12 +111,18 @@ def _is_artifacts_path(text: str, start: int, end: int) -> bool:
     )
 
 
+def _is_weights_line(text: str, start: int, end: int) -> bool:
+    hit = text[start:end]
+    return _whole_lines(text, start, end) and hit.startswith("ImageNet weights, by checksum: ")
+
+
 MEANINGS: dict[str, Callable[[str, int, int], bool]] = {
     "step-line": _is_step_line,
     "time-per-step": _is_time_per_step,
     "tf-log": _is_tf_log,
     "address": _is_address,
     "artifacts-path": _is_artifacts_path,
+    "weights-line": _is_weights_line,
 }
 
 # For each key: (text the pattern must change, text it must leave exactly as it is).
@@ -159,6 +164,13 @@ EXAMPLES: dict[str, tuple[list[str], list[str]]] = {
             "saved to test-artifacts/nbval-alpaca-test-k3j_x9/alpaca_phase1.keras\n",
         ],
         ["saved to somewhere/else.keras\n", "Loaded the model saved by notebook 04.\n"],
+    ),
+    "weights-line": (
+        [
+            "ImageNet weights, by checksum: stand-in weights (rebuilt, not the official files)\n",
+            "Random seed set to 42\nImageNet weights, by checksum: official Keras weights\n",
+        ],
+        ["Weights: already in '/root/.keras/models/'\n", "the ImageNet weights, by checksum\n"],
     ),
 }
 

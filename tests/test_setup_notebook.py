@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 
+import helpers
 from helpers import config
+from helpers.data import PROVENANCE_OFFICIAL, PROVENANCE_STANDIN
 
 SETUP = "import helpers; helpers.setup_notebook()"
 
@@ -31,8 +33,10 @@ def test_setup_reports_versions_seed_and_dataset_without_tensorflow_noise() -> N
     lines = result.stdout.splitlines()
     assert lines[0].startswith("helpers ") and "TensorFlow 2.21" in lines[0]
     assert lines[1] == f"Random seed set to {config.SEED}"
-    assert lines[2].startswith("Dataset ready") and str(config.EXPECTED_TOTAL_IMAGES) in lines[2]
-    assert lines[3] == "3.0"
+    # The tests' Keras cache holds the stand-ins (conftest.py seeds it from ALPACA_WEIGHTS_SOURCE).
+    assert lines[2] == f"ImageNet weights, by checksum: {PROVENANCE_STANDIN}"
+    assert lines[3].startswith("Dataset ready") and str(config.EXPECTED_TOTAL_IMAGES) in lines[3]
+    assert lines[4] == "3.0"
     # TensorFlow's C++ start-up lines (absl notice, CUDA probe) must not reach the learner.
     assert result.stderr.strip() == "", result.stderr
 
@@ -79,3 +83,12 @@ def test_setup_fails_with_the_fix_when_the_dataset_is_missing(tmp_path) -> None:
     assert result.returncode != 0
     assert "DataError" in result.stderr
     assert "python -m helpers.data fetch" in result.stderr or "make data" in result.stderr
+
+
+def test_the_weights_line_says_when_stored_outputs_come_from_other_weights() -> None:
+    """Stand-ins (what the stored outputs were made with): the label alone. Any other weights:
+    the label and why the learner's numbers differ from the stored ones."""
+    assert helpers._weights_label(PROVENANCE_STANDIN).endswith(PROVENANCE_STANDIN)
+    for other in (PROVENANCE_OFFICIAL, "unknown weights"):
+        line = helpers._weights_label(other)
+        assert other in line and "come from the stand-in weights" in line

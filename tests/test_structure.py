@@ -6,24 +6,45 @@ import ast
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 from helpers import config
 
 HELPERS = config.PROJECT_ROOT / "helpers"
-# What a learner's notebook imports (see the Setup cells of solutions/).
-LEARNER_IMPORTS = (
-    "helpers",
-    "helpers.config",
-    "helpers.graders",
-    "helpers.plots",
-    "helpers.reference",
-    "helpers.widgets",
-)
+
+
+def course_imports_of_the_masters() -> tuple[str, ...]:
+    """What a learner's notebook imports of the course: read off the masters' import lines."""
+    found = set()
+    for path in config.course_notebooks():
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            lines = [
+                line for line in cell.source.split("\n") if line.startswith(("import", "from"))
+            ]
+            for node in ast.walk(ast.parse("\n".join(lines))):
+                if isinstance(node, ast.Import):
+                    found |= {a.name for a in node.names if a.name.split(".")[0] == "helpers"}
+                elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("helpers"):
+                    found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return tuple(sorted(found))
+
+
+LEARNER_IMPORTS = course_imports_of_the_masters()
 # Instructors' tools: commands, never imported by a notebook (CONTRIBUTING.md, "Where the line runs").
 INSTRUCTOR_MODULES = ("instructor", "benchmarks")
 # The bottom of the package: they import nothing of the course, so anything may use them.
 FOUNDATIONS = ("config.py", "runtime.py")
+COURSE_PACKAGES = ("helpers", *INSTRUCTOR_MODULES)
+
+
+def test_the_masters_imports_are_found() -> None:
+    """The list below is read off the masters; a parser that found nothing would prove nothing."""
+    assert {"helpers", "helpers.graders", "helpers.reference", "helpers.litert"} <= set(
+        LEARNER_IMPORTS
+    )
 
 
 def test_importing_what_notebooks_import_loads_no_instructor_tool() -> None:
@@ -53,10 +74,10 @@ def _course_imports(path) -> list[tuple[int, str, str | None]]:
             found += [
                 (node.lineno, alias.name, None)
                 for alias in node.names
-                if alias.name.split(".")[0] in ("helpers", "benchmarks")
+                if alias.name.split(".")[0] in COURSE_PACKAGES
             ]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module.split(".")[0] in ("helpers", "benchmarks"):
+            if node.module.split(".")[0] in COURSE_PACKAGES:
                 found += [(node.lineno, node.module, alias.name) for alias in node.names]
     return found
 
@@ -96,7 +117,10 @@ def test_course_modules_do_not_import_instructor_tools(path) -> None:
 
 # The graders run one way: the checks (graders.py) call the rules (rules/) and wear the decorator
 # (check_runner.py); a rule or the decorator that imported the checks would run back up.
-GRADER_MACHINERY = sorted((HELPERS / "rules").glob("*.py")) + [HELPERS / "check_runner.py"]
+GRADER_MACHINERY = sorted((HELPERS / "rules").glob("*.py")) + [
+    HELPERS / name
+    for name in ("check_runner.py", "recording.py", "evidence.py", "own_answer.py", "exercises.py")
+]
 # helpers.widgets re-exports the explorers (helpers/explorers/); they must not import it back.
 EXPLORER_MODULES = sorted((HELPERS / "explorers").glob("*.py"))
 MODULES_BELOW_A_FACADE = [(path, "helpers.graders") for path in GRADER_MACHINERY] + [

@@ -313,3 +313,82 @@ def test_fine_tune_slider_redraws_and_finds_the_base_inside_a_model(base_model) 
     assert explorer.summary.partial_blocks == (
         ("block_16", 3, 8),
     )  # block_16: layers 143-150, no shortcut
+
+
+# --- Prediction browser: the heatmap toggle ---
+
+
+def distinct_heatmaps(count: int, size: int = 32) -> np.ndarray:
+    """One map per image, each a ramp of its own slope, so a shown map tells which image it is."""
+    ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    return np.stack([np.tile(ramp ** (i + 1), (size, 1)) for i in range(count)])
+
+
+def overlay_of(figure) -> np.ndarray | None:
+    """The heatmap drawn over the browser's image, or None when only the image is drawn."""
+    images = figure.axes[0].images
+    return None if len(images) == 1 else np.asarray(images[1].get_array())
+
+
+def test_heatmap_toggle_is_disabled_without_heatmaps(browser_images: np.ndarray) -> None:
+    browser = widgets.prediction_browser(
+        browser_images, LABELS, PROBABILITIES, CLASS_NAMES, interactive=True
+    )
+    assert browser.heatmap_toggle.disabled
+    browser.heatmap_toggle.value = True  # a learner cannot, but nothing breaks if code does
+    assert overlay_of(browser.figure) is None and "heatmap" not in browser.text
+
+
+def test_heatmap_toggle_draws_the_current_images_map(browser_images: np.ndarray) -> None:
+    heatmaps = distinct_heatmaps(len(LABELS))
+    browser = widgets.prediction_browser(
+        browser_images, LABELS, PROBABILITIES, CLASS_NAMES, heatmaps=heatmaps, interactive=True
+    )
+    assert not browser.heatmap_toggle.disabled and not browser.heatmap_toggle.value
+    assert overlay_of(browser.figure) is None  # off at first: the image as it is
+    plain = browser.picture.value
+    browser.heatmap_toggle.value = True
+    assert browser.picture.value != plain
+    np.testing.assert_array_equal(overlay_of(browser.figure), heatmaps[0])
+    # Image 0: P(not alpaca) = 0.10, so the map speaks for the predicted class, alpaca.
+    assert "heatmap: Grad-CAM toward alpaca" in browser.text
+    browser.next_button.click()
+    np.testing.assert_array_equal(overlay_of(browser.figure), heatmaps[1])
+    browser.misclassified_only.value = True  # the toggle stays on through the filter
+    assert browser.current_index == 1 and overlay_of(browser.figure) is not None
+    browser.heatmap_toggle.value = False
+    assert overlay_of(browser.figure) is None and "heatmap" not in browser.text
+
+
+def test_heatmap_toward_another_class_says_so(browser_images: np.ndarray) -> None:
+    browser = widgets.prediction_browser(
+        browser_images,
+        LABELS,
+        PROBABILITIES,
+        CLASS_NAMES,
+        heatmaps=distinct_heatmaps(len(LABELS)),
+        heatmap_toward=1,
+        interactive=True,
+    )
+    browser.heatmap_toggle.value = True
+    assert "heatmap: Grad-CAM toward not alpaca" in browser.text
+
+
+def test_heatmaps_must_match_the_images(browser_images: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="5 heatmaps for 6 images"):
+        widgets.prediction_browser(
+            browser_images,
+            LABELS,
+            PROBABILITIES,
+            CLASS_NAMES,
+            heatmaps=distinct_heatmaps(5),
+            interactive=True,
+        )
+
+
+def test_static_browser_with_heatmaps_is_still_the_gallery(browser_images: np.ndarray) -> None:
+    figure = widgets.prediction_browser(
+        browser_images, LABELS, PROBABILITIES, CLASS_NAMES, heatmaps=distinct_heatmaps(6)
+    )
+    assert isinstance(figure, Figure) and len(figure.axes) == 6
+    assert "WRONG" in figure.axes[0].get_title()

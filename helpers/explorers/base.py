@@ -18,7 +18,7 @@ import ipywidgets
 import numpy as np
 from matplotlib.figure import Figure
 
-from helpers import config, plots, runtime
+from helpers import colab, config, plots, runtime
 
 MODE_INTERACTIVE = "interactive"
 MODE_STATIC = "static"
@@ -50,18 +50,33 @@ def _started_by_jupyter_server() -> bool:
 
 
 def has_widget_frontend(mode: str | None = None) -> bool:
-    """Whether explorers should be widgets: `mode` or $ALPACA_WIDGETS first, else detection."""
+    """Whether explorers should be widgets: `mode` or $ALPACA_WIDGETS first, else detection.
+
+    On Colab the explorers (ipywidgets 8) render only with Colab's custom widget
+    manager, which `helpers.setup_notebook()` turns on there.
+    """
     mode = (mode or widget_mode()).lower()
     if mode == MODE_INTERACTIVE:
         return True
     if mode == MODE_STATIC:
         return False
+    if colab.running_on_colab():
+        return colab.custom_widget_manager_enabled()
     return _started_by_jupyter_server()
 
 
 def _use_widgets(interactive: bool | None) -> bool:
-    """An explicit `interactive=` argument wins over the environment and detection."""
-    return has_widget_frontend() if interactive is None else bool(interactive)
+    """An explicit `interactive=` argument wins over the environment and detection.
+
+    On Colab without the custom widget manager, the learner is told why they get a
+    static picture and how to get the widget.
+    """
+    if interactive is not None:
+        return bool(interactive)
+    use = has_widget_frontend()
+    if not use and widget_mode() == MODE_AUTO and colab.running_on_colab():
+        print(colab.WIDGET_MANAGER_NOTE)
+    return use
 
 
 def figure_png(figure: Figure, dpi: int = WIDGET_DPI) -> bytes:

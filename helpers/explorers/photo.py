@@ -1,4 +1,5 @@
-"""The photo explorer (notebook 06): the learner's own photo through the Keras and LiteRT models."""
+"""The photo explorer (notebook 06): the learner's own photo through the Keras and LiteRT models,
+with the Keras model's Grad-CAM heatmap of it."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class PhotoResult:
     figure: Figure | None = None
     lines: tuple[str, ...] = ()
     error: str | None = None
+    heatmap: np.ndarray | None = None  # Grad-CAM of the Keras model, (H, W) in [0, 1]
 
 
 def read_photo_file(path: str | os.PathLike) -> tuple[bytes | None, str, str | None]:
@@ -45,10 +47,41 @@ def read_photo_file(path: str | os.PathLike) -> tuple[bytes | None, str, str | N
         return None, name, f"Cannot read {os.fspath(path)!r}: {error.strerror or error}."
 
 
+def photo_heatmap(
+    model: Any, image: np.ndarray, class_names: Sequence[str] = config.CLASS_NAMES
+) -> tuple[np.ndarray | None, str]:
+    """The Grad-CAM heatmap of one photo through a Keras model, and a line that says what it is.
+
+    No heatmap (None) when the model cannot be read for Grad-CAM; the line says why.
+    """
+    from helpers import gradcam
+
+    try:
+        reader = gradcam.reader_for(model)
+        maps = reader.maps(np.asarray(image, dtype=np.float32)[np.newaxis])
+    except gradcam.GradCamError as error:
+        return None, f"No heatmap: {error}"
+    except Exception as error:  # the probabilities still show; a heatmap is extra
+        return None, f"No heatmap: Grad-CAM failed ({type(error).__name__}: {str(error)[:200]})."
+    toward = class_names[int(maps.classes("predicted")[0])]
+    rows, cols = reader.grid
+    return maps.heatmaps("predicted")[0], (
+        f"Heatmap: Grad-CAM of the Keras model (not of the int8 file), toward {toward}, "
+        f"its prediction: {rows} \u00d7 {cols} cells, red where the logit found the most evidence."
+    )
+
+
 def predict_photo(
-    data: bytes, name: str, models: dict[str, Any], class_names: Sequence[str] = config.CLASS_NAMES
+    data: bytes,
+    name: str,
+    models: dict[str, Any],
+    class_names: Sequence[str] = config.CLASS_NAMES,
+    heatmap_model: Any | None = None,
 ) -> PhotoResult:
-    """Decode an upload and run it through every model; never raises, says what went wrong."""
+    """Decode an upload and run it through every model; never raises, says what went wrong.
+
+    With `heatmap_model` (the Keras model), the figure also shows its Grad-CAM heatmap.
+    """
     from helpers import photos
 
     try:
@@ -81,21 +114,32 @@ def predict_photo(
             if len(verdicts) == 1
             else "The models disagree: this photo sits close to the boundary between the classes."
         )
+    heatmap = None
+    if heatmap_model is not None:
+        heatmap, heatmap_line = photo_heatmap(heatmap_model, photo.image, class_names)
+        lines.append(heatmap_line)
     lines.extend(photo.notes)
     figure = plots.show_photo_predictions(
-        photo.image, list(probabilities.items()), class_names, name
+        photo.image,
+        list(probabilities.items()),
+        class_names,
+        name,
+        heatmap=heatmap,
+        heatmap_title="Grad-CAM of the Keras model,\ntoward its prediction",
     )
-    return PhotoResult(photo, probabilities, figure, tuple(lines))
+    return PhotoResult(photo, probabilities, figure, tuple(lines), heatmap=heatmap)
 
 
 class PhotoExplorer(Explorer):
     """Upload a photo; see it at 160 x 160 with P("not alpaca") from Keras and from LiteRT.
 
     A file that is not a usable image gets a sentence in the widget, never a
-    traceback. Attributes for tests: `upload` (the FileUpload), `photo` (the
-    last photo shown, a helpers.photos.Photo), `probabilities` (model name ->
-    P(class 1)), `error` (the last message instead of a photo, or None),
-    `picture`, `figure`, `text`.
+    traceback. With `heatmap_model` (the Keras model) the photo's Grad-CAM
+    heatmap is shown beside the probabilities. Attributes for tests: `upload`
+    (the FileUpload), `photo` (the last photo shown, a helpers.photos.Photo),
+    `probabilities` (model name -> P(class 1)), `heatmap` (the last heatmap or
+    None), `error` (the last message instead of a photo, or None), `picture`,
+    `figure`, `text`.
     """
 
     def __init__(
@@ -103,8 +147,11 @@ class PhotoExplorer(Explorer):
         models: dict[str, Any],
         path: str | os.PathLike | None = None,
         class_names: Sequence[str] = config.CLASS_NAMES,
+        heatmap_model: Any | None = None,
     ) -> None:
         self.models = dict(models)
+        self.heatmap_model = heatmap_model
+        self.heatmap: np.ndarray | None = None
         self.class_names = list(class_names)
         self.result = PhotoResult()
         self.photo: Any = None
@@ -147,13 +194,16 @@ class PhotoExplorer(Explorer):
 
     def show_bytes(self, data: bytes, name: str) -> None:
         """Decode the bytes, predict with every model, show the result or a message."""
-        self.show_result(predict_photo(data, name, self.models, self.class_names))
+        self.show_result(
+            predict_photo(data, name, self.models, self.class_names, self.heatmap_model)
+        )
 
     def show_result(self, result: PhotoResult) -> None:
         """Show a photo's figure and text, or only the message when it was not usable."""
         self.result = result
         self.photo, self.error = result.photo, result.error
         self.probabilities = dict(result.probabilities or {})
+        self.heatmap = result.heatmap
         self._show(result.figure, result.lines)
 
 
@@ -175,23 +225,29 @@ def photo_explorer(
     *,
     litert_name: str = "LiteRT int8",
     class_names: Sequence[str] = config.CLASS_NAMES,
+    heatmap: bool = True,
     interactive: bool | None = None,
 ) -> PhotoExplorer | Figure:
     """Notebook 06: your own photo through the Keras model and the exported LiteRT model.
 
     In JupyterLab: an upload button; `path` (optional) is shown first. Without
     a widget front end: the figure for `path`, or a figure saying what to pass.
+    With `heatmap` (default) the Keras model's Grad-CAM heatmap of the photo
+    is shown too (`helpers.gradcam`; the int8 file has no gradients to read).
     """
     models = {"Keras": keras_model, litert_name: litert_model}
+    heatmap_model = keras_model if heatmap else None
     if _use_widgets(interactive):
-        return PhotoExplorer(models, path, class_names)
+        return PhotoExplorer(models, path, class_names, heatmap_model)
     if path is None:
         return _message_figure(
             "Uploading needs JupyterLab. Here, pass a photo's file: "
             "photo_explorer(model, litert_model, path='my_photo.jpg')."
         )
     data, name, error = read_photo_file(path)
-    result = predict_photo(data, name, models, class_names) if data is not None else None
+    result = (
+        predict_photo(data, name, models, class_names, heatmap_model) if data is not None else None
+    )
     if result is None or result.figure is None:
         return _message_figure(error if result is None else result.error or "")
     return result.figure

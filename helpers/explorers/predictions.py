@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets
+import numpy as np
 from matplotlib.figure import Figure
 
 from helpers import config, plots
@@ -17,9 +18,14 @@ GALLERY_SIZE = 12  # images in the prediction browser's static fallback
 class PredictionBrowser(Explorer):
     """Step through images with their true label, predicted probability and top-5 ImageNet labels.
 
+    With `heatmaps` ((N, H, W) in [0, 1], e.g. from `helpers.gradcam.gradcam_heatmaps`)
+    the "heatmap" toggle draws each image's map over it; `heatmap_toward` says
+    which class each map was made for (default: the predicted class).
+
     Attributes for tests: `prev_button`, `next_button`, `position_slider` (a
-    position among the images in view), `misclassified_only`, `visible_indices`
-    (dataset indices in view), `current_index`, `picture`, `figure`, `text`.
+    position among the images in view), `misclassified_only`, `heatmap_toggle`,
+    `visible_indices` (dataset indices in view), `current_index`, `picture`,
+    `figure`, `text`.
     """
 
     def __init__(
@@ -29,6 +35,8 @@ class PredictionBrowser(Explorer):
         probabilities: Any | None,
         class_names: Sequence[str],
         top5: Sequence[Sequence[Any]] | None = None,
+        heatmaps: Any | None = None,
+        heatmap_toward: Any | None = None,
     ) -> None:
         self.images = _as_image_batch(images)
         self.labels = plots.to_numpy(labels).reshape(-1).astype(int)
@@ -39,6 +47,12 @@ class PredictionBrowser(Explorer):
         )
         self.class_names = list(class_names)
         self.top5 = None if top5 is None else list(top5)
+        self.heatmaps = None if heatmaps is None else plots.to_numpy(heatmaps)
+        if self.heatmaps is not None and len(self.heatmaps) != len(self.images):
+            raise ValueError(
+                f"{len(self.heatmaps)} heatmaps for {len(self.images)} images: give one per image."
+            )
+        self.heatmap_toward = self._heatmap_classes(heatmap_toward)
         self.visible_indices: list[int] = list(range(len(self.images)))
         self.prev_button = _label(
             ipywidgets.Button(description="previous", icon="arrow-left"), "alpaca-prev"
@@ -66,8 +80,24 @@ class PredictionBrowser(Explorer):
             ),
             "alpaca-misclassified-only",
         )
+        self.heatmap_toggle = _label(
+            ipywidgets.Checkbox(
+                value=False,
+                description="heatmap (Grad-CAM)",
+                # Without heatmaps there is nothing to toggle.
+                disabled=self.heatmaps is None,
+                indent=False,
+            ),
+            "alpaca-heatmap-toggle",
+        )
         super().__init__(
-            [self.prev_button, self.next_button, self.position_slider, self.misclassified_only],
+            [
+                self.prev_button,
+                self.next_button,
+                self.position_slider,
+                self.misclassified_only,
+                self.heatmap_toggle,
+            ],
             "alpaca-prediction-browser",
         )
         self._refiltering = False
@@ -77,7 +107,25 @@ class PredictionBrowser(Explorer):
             lambda _change: self._render_unless_refiltering(), names="value"
         )
         self.misclassified_only.observe(lambda _change: self.refilter(), names="value")
+        self.heatmap_toggle.observe(lambda _change: self.render(), names="value")
         self.render()
+
+    def _heatmap_classes(self, toward: Any | None) -> Any:
+        """The class each heatmap speaks for: `toward` per image, else the predicted class."""
+        if self.heatmaps is None:
+            return None
+        if toward is not None:
+            return np.broadcast_to(
+                plots.to_numpy(toward).astype(int).reshape(-1), (len(self.images),)
+            )
+        if self.probabilities is None:
+            return None
+        return plots.predicted_classes(self.probabilities)
+
+    @property
+    def showing_heatmap(self) -> bool:
+        """Whether the picture carries the current image's heatmap."""
+        return bool(self.heatmap_toggle.value) and self.heatmaps is not None
 
     @property
     def current_index(self) -> int | None:
@@ -128,6 +176,16 @@ class PredictionBrowser(Explorer):
             lines.append(
                 f"P({self.class_names[1]}) = {probability:.2f}: predicted {predicted}, {verdict}"
             )
+        if self.showing_heatmap:
+            toward = (
+                ""
+                if self.heatmap_toward is None
+                else f" toward {self.class_names[int(self.heatmap_toward[index])]}"
+            )
+            lines.append(
+                f"heatmap: Grad-CAM{toward}; red marks where the logit found the most evidence "
+                "(a coarse map of the base's last block, smoothed to the image's size)"
+            )
         if self.top5 is not None:
             lines.append(
                 "ImageNet top 5: "
@@ -158,7 +216,8 @@ class PredictionBrowser(Explorer):
             return
         lines = self.describe(index)
         decoded = None if self.top5 is None else self.top5[index]
-        figure = plots.show_prediction(self.images[index], self._caption(index), decoded)
+        heatmap = self.heatmaps[index] if self.showing_heatmap else None
+        figure = plots.show_prediction(self.images[index], self._caption(index), decoded, heatmap)
         self._show(figure, lines)
 
 
@@ -168,18 +227,23 @@ def prediction_browser(
     probabilities: Any | None,
     class_names: Sequence[str],
     top5: Sequence[Sequence[Any]] | None = None,
+    heatmaps: Any | None = None,
     *,
+    heatmap_toward: Any | None = None,
     interactive: bool | None = None,
 ) -> PredictionBrowser | Figure:
     """Notebooks 03 and 05: browse images with their predictions; filter the mistakes.
 
     `probabilities` are those of class 1 ("not alpaca"), or None in 03 before
-    there is a classifier; `top5` holds one `decode_predictions` list per image.
+    there is a classifier; `top5` holds one `decode_predictions` list per image;
+    `heatmaps` (one (H, W) map in [0, 1] per image) enable the heatmap toggle.
     Without a widget front end: the gallery of `show_prediction_gallery`
     (mistakes first), or with only `top5` the ImageNet guesses of the first images.
     """
     if _use_widgets(interactive):
-        return PredictionBrowser(images, labels, probabilities, class_names, top5)
+        return PredictionBrowser(
+            images, labels, probabilities, class_names, top5, heatmaps, heatmap_toward
+        )
     if probabilities is not None:
         return plots.show_prediction_gallery(
             images, labels, probabilities, class_names, n=GALLERY_SIZE

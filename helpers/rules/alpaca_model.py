@@ -1,13 +1,20 @@
 """Rules for exercise 3, `alpaca_model`: augmentation, preprocessing, base and head.
 
-`check_alpaca_model` in `helpers.graders` applies them. Fine-tuning works on
-this model, so `check_fine_tuning` applies `head_problems` again and
-`helpers.rules.fine_tuning` uses `assigns_trainable_none`.
+`check_alpaca_model` in `helpers.graders` calls the learner's function and
+collects `AlpacaModelEvidence` (the model, as a .keras file in a grading run,
+and what the kernel alone can tell: which augmenter it passed, whether the
+source sets `trainable = None`); `judge` applies the rules to it. Fine-tuning
+works on this model, so `helpers.rules.fine_tuning` uses `ends_in_sigmoid`
+and `assigns_trainable_none`.
 
-    augmentation_in_model_problems(before_base, given, findings)   the augmenter is applied
+    AlpacaModelEvidence                     the model and the kernel's facts about it
+    judge(evidence)                         the model's graph, then every rule below
+    augmentation_in_model_problems(before_base, given_name, given_called, findings)
+                                            the augmenter is applied
     preprocessing_problems(model, base_node, findings)   pixels reach the base in [-1, 1]
     base_problems(base, node, findings)       MobileNetV2 without top, ImageNet weights, frozen
     head_problems(head, findings)             pooling, dropout, one linear output unit
+    ends_in_sigmoid(head)                     the output is a probability, not a logit
     assigns_trainable_none(function)          a `trainable = None` placeholder left in
 """
 
@@ -17,6 +24,8 @@ import inspect
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -24,10 +33,120 @@ import numpy as np
 from keras import layers
 
 from helpers import config
+from helpers.evidence import field, read_model, write_model
 from helpers.learner_calls import error_line
-from helpers.model_facts import flatten_layers, graph_of, imagenet_first_kernel, weight_file_name
+from helpers.model_facts import (
+    find_base_call,
+    flatten_layers,
+    graph_of,
+    imagenet_first_kernel,
+    main_path,
+    weight_file_name,
+)
 from helpers.rules.augmentation import augmentation_problems, ramp_image
-from helpers.verdicts import Findings
+from helpers.verdicts import FAILED, Findings, Verdict
+
+# ---------------------------------------------------------------------------
+# The evidence, and the rules in the order they apply
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class AlpacaModelEvidence:
+    """The model alpaca_model() built, and what only the kernel could see of its making."""
+
+    model: keras.Model
+    augmenter_name: str  # the name of the augmenter the grader passed in
+    augmenter_called: bool  # whether anything called that augmenter
+    trainable_none: bool  # the function's source sets `.trainable = None`
+
+    def write(self, folder: Path) -> dict[str, Any]:
+        write_model(folder, self.model)
+        return {
+            "augmenter_name": self.augmenter_name,
+            "augmenter_called": self.augmenter_called,
+            "trainable_none": self.trainable_none,
+        }
+
+    @classmethod
+    def read(cls, facts: dict[str, Any], folder: Path) -> AlpacaModelEvidence:
+        return cls(
+            read_model(folder),
+            field(facts, "augmenter_name", str)[:200],
+            field(facts, "augmenter_called", bool),
+            field(facts, "trainable_none", bool),
+        )
+
+
+def not_functional_message() -> str:
+    """What to say about a model without a graph of layers."""
+    return (
+        "The model has no graph of layers to inspect: "
+        "build it with the Functional API, from an Input to the outputs."
+    )
+
+
+def judge(evidence: AlpacaModelEvidence) -> Findings:
+    """Exercise 3's rules: input, base, what comes before it, the head, the output."""
+    findings = Findings()
+    model = evidence.model
+    path = main_path(model)
+    if not path:
+        raise Verdict(FAILED, "not-functional", not_functional_message())
+    graph = graph_of(model)
+    input_shape = tuple(graph.inputs[0].shape)
+    if input_shape != (None, *config.IMG_SHAPE):
+        findings.add(
+            "input-shape",
+            f"The model's input has shape {input_shape[1:]}, not "
+            f"{tuple(config.IMG_SHAPE)}: images of image_shape with 3 colour channels.",
+        )
+    found = find_base_call(model, path)
+    if found is None:
+        if any(getattr(l, "name", "") == "Conv1" for l in model.layers):
+            raise Verdict(
+                FAILED,
+                "base-inlined",
+                "MobileNetV2's layers sit directly in your "
+                "model (built from base_model.input/.output): call base_model on x as "
+                "one layer, so it can be frozen and run in inference mode.",
+            )
+        raise Verdict(
+            FAILED,
+            "base-missing",
+            "No MobileNetV2 base model in your model: create "
+            "it with keras.applications and call it on the preprocessed images.",
+        )
+    base, node = found
+    position = [op for op, _ in path].index(base)
+    before = [op for op, _ in path[1:position]]
+    head = [op for op, _ in path[position + 1 :]]
+    augmentation_in_model_problems(
+        before, evidence.augmenter_name, evidence.augmenter_called, findings
+    )
+    preprocessing_problems(model, node, findings)
+    base_problems(base, node, findings)
+    head_problems(head, findings)
+    head_weights = [w for op in head for w in op.trainable_weights]
+    if not head_weights and any(op.weights for op in head):
+        findings.add(
+            "head-frozen",
+            "The new head has no trainable weights: freeze only the "
+            "base model, not the whole model.",
+        )
+    if evidence.trainable_none:
+        findings.add(
+            "trainable-none",
+            "alpaca_model() sets `trainable = None`. "
+            f"{TRAINABLE_NONE_HELP} The base happens to be frozen, but say so.",
+        )
+    output_shape = tuple(graph.outputs[0].shape)
+    if not findings and output_shape != (None, 1):
+        findings.add(
+            "output-shape", f"The model outputs shape {output_shape}, not one logit per image."
+        )
+    return findings
+
 
 # ---------------------------------------------------------------------------
 # The layers after the base (fine-tuning checks them too)
@@ -85,6 +204,26 @@ TRAINABLE_NONE_HELP = (
 )
 
 
+SIGMOID_MESSAGE = (
+    "The model ends with a sigmoid, so it outputs "
+    "probabilities, but the loss this course uses expects logits "
+    "(from_logits=True). Leave the output layer linear."
+)
+
+
+def ends_in_sigmoid(head: list[Any]) -> bool:
+    """True when the last Dense layer of `head` has a sigmoid, or a sigmoid Activation follows it."""
+    denses = [op for op in head if isinstance(op, layers.Dense)]
+    if not denses:
+        return False
+    output = denses[-1]
+    after = head[head.index(output) + 1 :]
+    return output.get_config().get("activation") == "sigmoid" or any(
+        isinstance(op, layers.Activation) and op.get_config().get("activation") == "sigmoid"
+        for op in after
+    )
+
+
 def head_problems(head: list[Any], findings: Findings) -> None:
     """After the base: global average pooling, dropout, one linear output unit."""
     pools = [op for op in head if isinstance(op, layers.GlobalAveragePooling2D)]
@@ -138,18 +277,8 @@ def head_problems(head: list[Any], findings: Findings) -> None:
             "is; the loss for two classes works on that one number.",
         )
     activation = output.get_config().get("activation")
-    after = head[head.index(output) + 1 :]
-    sigmoid_after = any(
-        isinstance(op, layers.Activation) and op.get_config().get("activation") == "sigmoid"
-        for op in after
-    )
-    if activation == "sigmoid" or sigmoid_after:
-        findings.add(
-            "output-sigmoid",
-            "The model ends with a sigmoid, so it outputs "
-            "probabilities, but the loss this course uses expects logits "
-            "(from_logits=True). Leave the output layer linear.",
-        )
+    if ends_in_sigmoid(head):
+        findings.add("output-sigmoid", SIGMOID_MESSAGE)
     elif activation not in ("linear", None):
         findings.add(
             "output-activation",
@@ -303,16 +432,19 @@ def preprocessing_problems(model: keras.Model, base_node: Any, findings: Finding
 
 
 def augmentation_in_model_problems(
-    before_base: list[Any], given: keras.Model, findings: Findings
+    before_base: list[Any], given_name: str, given_called: bool, findings: Findings
 ) -> None:
-    """The augmenter passed in (or one built inside) must be applied before the base."""
-    if any(op is given for op in before_base):
-        return
-    leaves = [leaf for op in before_base for leaf in flatten_layers(op)]
+    """The augmenter passed in (or one built inside) must be applied before the base.
+
+    The augmenter passed in is found by its name (a saved model keeps names,
+    not objects); whatever sits there must still be the right augmentation.
+    """
+    given = [op for op in before_base if getattr(op, "name", None) == given_name]
+    leaves = [leaf for op in (given or before_base) for leaf in flatten_layers(op)]
     augmentation = [l for l in leaves if type(l).__name__.startswith("Random")]
-    if augmentation:
+    if augmentation or given:
         augmentation_problems(augmentation, findings, "The augmentation in your model")
-    elif given._inbound_nodes:
+    elif given_called:
         findings.add(
             "augmentation-unused",
             "data_augmentation is called, but its output is "

@@ -1,8 +1,13 @@
 """Rules for exercise 2, `data_augmenter`: the augmentation layers and what they do.
 
-`check_data_augmenter` in `helpers.graders` applies them; `helpers.rules.alpaca_model`
-applies `augmentation_problems` again to augmentation built inside the model.
+`check_data_augmenter` in `helpers.graders` collects the augmenter the learner's
+function returns (`AugmenterEvidence`, stored as a .keras file in a grading run);
+`judge` applies the rules to it. `helpers.rules.alpaca_model` applies
+`augmentation_problems` again to augmentation built inside the model.
 
+    AugmenterEvidence                               the Sequential data_augmenter() returned
+    judge(evidence)                                 a Sequential, not empty, then the rules below
+    not_sequential_message(type_name)               the one message for any other type
     augmentation_problems(layers, findings, where)   a horizontal flip, then the rotation
     augmenter_behaviour(augmenter, findings)        images unchanged at inference
     ramp_image(shape)                               the test image both exercises feed in
@@ -11,6 +16,8 @@ applies `augmentation_problems` again to augmentation built inside the model.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -18,8 +25,50 @@ import numpy as np
 from keras import layers
 
 from helpers import config
+from helpers.evidence import read_model, write_model
 from helpers.learner_calls import error_line
-from helpers.verdicts import Findings
+from helpers.model_facts import flatten_layers
+from helpers.verdicts import FAILED, Findings, Verdict
+
+
+@dataclass
+class AugmenterEvidence:
+    """The model data_augmenter() returned: exercise 2's rules judge nothing else."""
+
+    augmenter: keras.Model
+
+    def write(self, folder: Path) -> dict[str, Any]:
+        write_model(folder, self.augmenter)
+        return {}
+
+    @classmethod
+    def read(cls, facts: dict[str, Any], folder: Path) -> AugmenterEvidence:
+        return cls(read_model(folder))
+
+
+def not_sequential_message(type_name: str) -> str:
+    """What to say when data_augmenter() returns something other than a Sequential."""
+    return f"data_augmenter() returned a {type_name}, not a Sequential model."
+
+
+def judge(evidence: AugmenterEvidence) -> Findings:
+    """Exercise 2's rules: a Sequential, not empty, the right layers, unchanged at inference."""
+    findings = Findings()
+    augmenter = evidence.augmenter
+    if not isinstance(augmenter, keras.Sequential):
+        raise Verdict(FAILED, "wrong-type", not_sequential_message(type(augmenter).__name__))
+    leaves = flatten_layers(augmenter)
+    if not leaves:
+        raise Verdict(
+            FAILED,
+            "empty",
+            "The Sequential that data_augmenter() returns is empty: "
+            "add the augmentation layers to it.",
+        )
+    augmentation_problems(leaves, findings, "The augmenter")
+    if not findings:
+        augmenter_behaviour(augmenter, findings)
+    return findings
 
 
 def ramp_image(shape: tuple[int, ...]) -> np.ndarray:

@@ -1,35 +1,193 @@
 """Rules for exercise 4, `prepare_fine_tuning`: what is unfrozen, and the recompile.
 
-`check_fine_tuning` in `helpers.graders` applies them.
+`check_fine_tuning` in `helpers.graders` collects `FineTuningEvidence` (the
+trainable state of the model, of each layer of its base and of its head, the
+three objects by their Keras config, and what only the kernel sees, from
+`helpers.rules.fine_tuning_facts`); `judge` applies the rules to it.
 
-    freezing_problems(base, findings)       the layers before FINE_TUNE_AT frozen, the rest not
+    FineTuningEvidence, LayerFacts          what exercise 4's rules read
+    base_and_head(model)                    the base on the model's path and the layers after it
+    judge(evidence)                         every rule below
+    freezing_problems(base_trainable, base_layers, evidence, findings)
+                                            the layers before FINE_TUNE_AT frozen, the rest not
     loss_problems(loss_function, findings)  binary cross-entropy on logits
     optimizer_problems(optimizer, findings)  Adam at the fine-tuning learning rate
     metrics_problems(metrics, findings)     an accuracy that is right for logits
-    compile_problems(model, loss_function, optimizer, metrics, findings)   recompiled with them
+    compile_problems(compiled, stale, findings)   recompiled with them
     BATCHNORM_DONE                          the course's BatchNorm choice, for the success message
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
 from keras import layers
 
 from helpers import config
-from helpers.model_facts import is_mobilenet_v2
-from helpers.rules.alpaca_model import TRAINABLE_NONE_HELP, assigns_trainable_none
+from helpers.evidence import EvidenceError, decode_value, encode_value, field, string_list
+from helpers.model_facts import find_base_call, main_path
+from helpers.rules.alpaca_model import SIGMOID_MESSAGE, TRAINABLE_NONE_HELP, ends_in_sigmoid
 from helpers.verdicts import Findings
 
 # Relative tolerance for learning rates: float32 stores 1e-4 as 9.9999997e-05.
 LEARNING_RATE_RTOL: float = 1e-5
+STALE_NAMES = ("optimizer", "loss", "metrics")
+BASE_MISSING_MESSAGE = (
+    "No MobileNetV2 base model found in the model: pass the model built by alpaca_model()."
+)
 
 
-def _batchnorm_choice_problems(base: keras.Model, findings: Findings) -> bool:
+@dataclass
+class LayerFacts:
+    """What the freezing rules read of one layer of the base."""
+
+    name: str
+    batch_norm: bool
+    trainable: bool
+    weighted: bool  # it has weights (a layer without any trains nothing, frozen or not)
+
+    @classmethod
+    def of(cls, layer: Any) -> LayerFacts:
+        return cls(
+            str(layer.name),
+            isinstance(layer, layers.BatchNormalization),
+            bool(layer.trainable),
+            bool(layer.weights),
+        )
+
+    @classmethod
+    def from_json(cls, facts: Any) -> LayerFacts:
+        if not isinstance(facts, dict):
+            raise EvidenceError("a layer's facts are not an object")
+        return cls(
+            field(facts, "name", str)[:200],
+            field(facts, "batch_norm", bool),
+            field(facts, "trainable", bool),
+            field(facts, "weighted", bool),
+        )
+
+
+@dataclass
+class FineTuningEvidence:
+    """The model's trainable state, the three objects passed with it, and the kernel's facts.
+
+    Exercise 4 is about flags and objects, never weights: the base's layers are
+    recorded as `LayerFacts`, the head by what the rules ask of it, the three
+    objects by their Keras config.
+    """
+
+    model_trainable: bool
+    base_trainable: bool
+    base_layers: list[LayerFacts]
+    head_weighted: bool  # the layers after the base hold weights
+    head_trainable: bool  # ...and some of them are trainable
+    head_sigmoid: bool  # the output is a probability (ends_in_sigmoid)
+    loss_function: Any
+    optimizer: Any
+    metrics: Any
+    compiled: bool  # the model is compiled
+    stale: list[str]  # what the model was not compiled with (STALE_NAMES)
+    trainable_none: bool  # prepare_fine_tuning's source sets `.trainable = None`
+    other_base: bool  # another MobileNetV2 than the model's was unfrozen
+
+    @classmethod
+    def of(
+        cls, model: keras.Model, base: keras.Model, head: list[Any], **objects: Any
+    ) -> FineTuningEvidence:
+        """The facts of a live model whose base and head the check found; `objects` holds the rest."""
+        return cls(
+            model_trainable=bool(model.trainable),
+            base_trainable=bool(base.trainable),
+            base_layers=[LayerFacts.of(layer) for layer in base.layers],
+            head_weighted=any(op.weights for op in head),
+            head_trainable=any(op.trainable_weights for op in head),
+            head_sigmoid=ends_in_sigmoid(head),
+            **objects,
+        )
+
+    def write(self, folder: Path) -> dict[str, Any]:
+        return {
+            **{name: getattr(self, name) for name in _FLAGS},
+            "base_layers": [vars(layer) for layer in self.base_layers],
+            "loss_function": encode_value(self.loss_function),
+            "optimizer": encode_value(self.optimizer),
+            "metrics": encode_value(self.metrics),
+            "stale": list(self.stale),
+        }
+
+    @classmethod
+    def read(cls, facts: dict[str, Any], folder: Path) -> FineTuningEvidence:
+        stale = string_list(facts, "stale")
+        if not set(stale) <= set(STALE_NAMES):
+            raise EvidenceError("the fact 'stale' names something else")
+        layers_facts = field(facts, "base_layers", list)
+        if len(layers_facts) > MAX_BASE_LAYERS:
+            raise EvidenceError("the base has too many layers")
+        return cls(
+            base_layers=[LayerFacts.from_json(layer) for layer in layers_facts],
+            loss_function=decode_value(facts.get("loss_function")),
+            optimizer=decode_value(facts.get("optimizer")),
+            metrics=decode_value(facts.get("metrics")),
+            stale=[name for name in STALE_NAMES if name in stale],
+            **{name: field(facts, name, bool) for name in _FLAGS},
+        )
+
+
+# The evidence's yes/no facts, stored as they are.
+_FLAGS = (
+    "model_trainable",
+    "base_trainable",
+    "head_weighted",
+    "head_trainable",
+    "head_sigmoid",
+    "compiled",
+    "trainable_none",
+    "other_base",
+)
+MAX_BASE_LAYERS = 10_000
+
+
+def base_and_head(model: keras.Model) -> tuple[keras.Model, list[Any]] | None:
+    """The MobileNetV2 base on the model's main path and the layers after it, or None."""
+    path = main_path(model)
+    found = find_base_call(model, path)
+    if found is None:
+        return None
+    base = found[0]
+    position = [op for op, _ in path].index(base)
+    return base, [op for op, _ in path[position + 1 :]]
+
+
+def judge(evidence: FineTuningEvidence) -> Findings:
+    """Exercise 4's rules: what is frozen, the head's output, the three objects, the recompile."""
+    findings = Findings()
+    if not evidence.model_trainable:
+        findings.add(
+            "model-frozen",
+            "The whole model is frozen (model.trainable is False): "
+            "unfreeze the base model instead.",
+        )
+    freezing_problems(evidence.base_trainable, evidence.base_layers, evidence, findings)
+    if evidence.head_weighted and not evidence.head_trainable:
+        findings.add(
+            "head-frozen",
+            "The head after the base model has no trainable weights: "
+            "keep the classifier trainable.",
+        )
+    if evidence.head_sigmoid:
+        findings.add("output-sigmoid", SIGMOID_MESSAGE)
+    loss_problems(evidence.loss_function, findings)
+    optimizer_problems(evidence.optimizer, findings)
+    metrics_problems(evidence.metrics, findings)
+    compile_problems(evidence.compiled, evidence.stale, findings)
+    return findings
+
+
+def _batchnorm_choice_problems(base_layers: list[LayerFacts], findings: Findings) -> bool:
     """The course's choice for the BatchNorm layers above FINE_TUNE_AT (config).
 
     Returns True when every other layer is frozen or trainable as it should be:
@@ -37,11 +195,11 @@ def _batchnorm_choice_problems(base: keras.Model, findings: Findings) -> bool:
     reported, so the generic freezing rules need not look again.
     """
     at = config.FINE_TUNE_AT
-    weighted = [(i, l) for i, l in enumerate(base.layers) if l.weights]
+    weighted = [(i, l) for i, l in enumerate(base_layers) if l.weighted]
     below_ok = all(not l.trainable for i, l in weighted if i < at)
     above = [(i, l) for i, l in weighted if i >= at]
-    others_trainable = all(l.trainable for _, l in above if not _is_batch_norm(l))
-    norms = [l for _, l in above if _is_batch_norm(l)]
+    others_trainable = all(l.trainable for _, l in above if not l.batch_norm)
+    norms = [l for _, l in above if l.batch_norm]
     if not (below_ok and others_trainable and norms):
         return False
     frozen_norms = [l for l in norms if not l.trainable]
@@ -58,25 +216,28 @@ def _batchnorm_choice_problems(base: keras.Model, findings: Findings) -> bool:
             "batchnorm-frozen",
             f"{len(frozen_norms)} BatchNormalization layers above "
             "fine_tune_at are frozen. Freezing them keeps them in inference mode (the "
-            "Keras guide's advice), but this course lets them adapt to your images "
-            "(freezing them measured no better here, notebook 05): freeze only the "
-            "layers before fine_tune_at.",
+            "Keras guide's advice), but this exercise keeps them trainable, so that fit "
+            "normalises each batch with its own statistics there (notebook 05 shows what "
+            "each choice does): freeze only the layers before fine_tune_at.",
         )
     return True
 
 
-def _is_batch_norm(layer: Any) -> bool:
-    """True for a BatchNormalization layer."""
-    return isinstance(layer, layers.BatchNormalization)
+def freezing_problems(
+    base_trainable: bool,
+    base_layers: list[LayerFacts],
+    evidence: FineTuningEvidence,
+    findings: Findings,
+) -> None:
+    """Layers before FINE_TUNE_AT frozen, the rest trainable (layers without weights don't count).
 
-
-def freezing_problems(base: keras.Model, findings: Findings) -> None:
-    """Layers before FINE_TUNE_AT frozen, the rest trainable (layers without weights don't count)."""
+    When nothing is unfrozen, `evidence` says why, if the kernel saw a known cause.
+    """
     at = config.FINE_TUNE_AT
-    weighted = [(i, l) for i, l in enumerate(base.layers) if l.weights]
+    weighted = [(i, l) for i, l in enumerate(base_layers) if l.weighted]
     frozen = [i for i, l in weighted if not l.trainable]
-    if not base.trainable or len(frozen) == len(weighted):
-        if not _frozen_base_cause(base, findings):
+    if not base_trainable or len(frozen) == len(weighted):
+        if not _frozen_base_cause(evidence, findings):
             findings.add(
                 "nothing-unfrozen",
                 "The base model is still entirely frozen: unfreeze "
@@ -91,7 +252,7 @@ def freezing_problems(base: keras.Model, findings: Findings) -> None:
             "the top layers are fine-tuned.",
         )
         return
-    if _batchnorm_choice_problems(base, findings):
+    if _batchnorm_choice_problems(base_layers, findings):
         return
     expected = [i for i, _ in weighted if i < at]
     if frozen == expected:
@@ -101,7 +262,7 @@ def freezing_problems(base: keras.Model, findings: Findings) -> None:
     contiguous = frozen == [i for i in weighted_indices if i < first_trainable]
     if contiguous:
         # The learner thinks in slice ends: count the leading frozen layers, weightless ones too.
-        leading = next((i for i, l in enumerate(base.layers) if l.trainable), len(base.layers))
+        leading = next((i for i, l in enumerate(base_layers) if l.trainable), len(base_layers))
         leading = max(leading, 1 + max(frozen))
         findings.add(
             "fine-tune-at",
@@ -281,51 +442,14 @@ def metrics_problems(metrics: Any, findings: Findings) -> None:
         )
 
 
-def _same(left: Any, right: Any) -> bool:
-    """The same object (or equal strings), element by element for lists."""
-    if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
-        return len(left) == len(right) and all(_same(a, b) for a, b in zip(left, right))
-    return left is right or (isinstance(left, str) and left == right)
-
-
-def _made_from_string(used: Any, passed: Any) -> bool:
-    """`compile(optimizer="adam")` stores an Adam object, not the string: a string passed to
-    the check matches an optimizer of the class it names."""
-    if not isinstance(passed, str) or isinstance(used, str) or used is None:
-        return False
-    try:
-        return type(used) is type(keras.optimizers.get(passed))
-    except (ValueError, TypeError):  # not a name Keras knows
-        return False
-
-
-def compile_problems(
-    model: keras.Model, loss_function: Any, optimizer: Any, metrics: Any, findings: Findings
-) -> None:
-    """The model must be recompiled with exactly these three objects."""
-    if not getattr(model, "compiled", False):
+def compile_problems(compiled: bool, stale: list[str], findings: Findings) -> None:
+    """The model must be recompiled with exactly the three objects passed (facts from the kernel)."""
+    if not compiled:
         findings.add(
             "not-compiled",
             "The model is not compiled: compile it with your loss_function, optimizer and metrics.",
         )
         return
-    compile_config = getattr(getattr(model, "_compile_config", None), "config", None) or {}
-    used_optimizer = compile_config.get("optimizer", getattr(model, "optimizer", None))
-    stale = []
-    if not (
-        _same(used_optimizer, optimizer)
-        or getattr(model, "optimizer", None) is optimizer
-        or _made_from_string(used_optimizer, optimizer)
-    ):
-        stale.append("optimizer")
-    if not _same(compile_config.get("loss", getattr(model, "loss", None)), loss_function):
-        stale.append("loss")
-    if (
-        "metrics" in compile_config
-        and not _same(compile_config["metrics"], metrics)
-        and not _same(metric_items(compile_config["metrics"]), metric_items(metrics))
-    ):
-        stale.append("metrics")
     if stale:
         findings.add(
             "not-recompiled",
@@ -335,48 +459,16 @@ def compile_problems(
         )
 
 
-def _learner_function(name: str) -> Any:
-    """The function the learner defined under `name` in the notebook (IPython's `__main__`)."""
-    main = sys.modules.get("__main__")
-    return getattr(main, name, None)
-
-
-def _unfroze_another_base(base: keras.Model) -> bool:
-    """Did the learner unfreeze a MobileNetV2 other than `base`, the one inside the model?
-
-    The original assignment's pitfall: a notebook-level `base_model` that is not
-    the model's own (notebook 04 leaves one), or a new MobileNetV2 created inside
-    prepare_fine_tuning. Looks at the notebook's global variables and at the
-    function's source, never at every object in memory, so models built
-    elsewhere (a demonstration, other tests) cannot trigger it.
-    """
-    main = sys.modules.get("__main__")
-    for value in list(vars(main).values()) if main is not None else []:
-        if value is base or not isinstance(value, keras.Model) or not is_mobilenet_v2(value):
-            continue
-        try:
-            if value.trainable and any(layer.trainable and layer.weights for layer in value.layers):
-                return True
-        except Exception:  # a half-built model: not what we are looking for
-            continue
-    try:
-        source = inspect.getsource(_learner_function("prepare_fine_tuning"))
-    except Exception:
-        return False
-    code = "\n".join(line.split("#", 1)[0] for line in source.splitlines())
-    return "MobileNetV2(" in code
-
-
-def _frozen_base_cause(base: keras.Model, findings: Findings) -> bool:
+def _frozen_base_cause(evidence: FineTuningEvidence, findings: Findings) -> bool:
     """The base inside `model` is entirely frozen: report a known cause, if one applies."""
-    if assigns_trainable_none(_learner_function("prepare_fine_tuning")):
+    if evidence.trainable_none:
         findings.add(
             "trainable-none",
             "The base model is still entirely frozen, and "
             f"prepare_fine_tuning sets `trainable = None`. {TRAINABLE_NONE_HELP}",
         )
         return True
-    if _unfroze_another_base(base):
+    if evidence.other_base:
         findings.add(
             "other-base",
             "The base inside `model` is still frozen, but you unfroze "
@@ -391,5 +483,5 @@ def _frozen_base_cause(base: keras.Model, findings: Findings) -> bool:
 BATCHNORM_DONE = (
     "its BatchNorm layers frozen, so they stay in inference mode"
     if config.FREEZE_BATCHNORM_IN_FINE_TUNING
-    else "its BatchNorm layers included, so they adapt to your images"
+    else "its BatchNorm layers included, so fit normalises each batch with its own statistics"
 )

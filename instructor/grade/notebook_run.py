@@ -6,26 +6,34 @@ is JSON no notebook has: tags that are not a list, nesting hundreds deep),
 loops forever, eats memory or kills its kernel becomes a `problem` on that
 learner's row, and the learner's other notebooks are graded as usual.
 
-Per notebook: parse it (nbformat 3 is converted), mark the cells to skip,
-and ask a `kernel.GradedKernel` (which owns the sandbox, the confined kernel,
-its limits and its clean-up) for a run of every cell except those tagged
+Per notebook: parse it (nbformat 3 is converted), prepare it as the
+authoring pipeline prepares a submission (`pipeline.prepare_for_grading`:
+skip tags, outputs cleared, the course's kernel), and ask a
+`kernel.GradedKernel` (which owns the sandbox, the confined kernel, its
+limits and its clean-up) for a run of every cell except those tagged
 `skip-when-grading` (cells with a graded function or a grader call always
-run), errors allowed; then turn the evidence the run copied out into
-verdicts (`verdicts_from_evidence`). The whole learner has a deadline too.
+run), errors allowed. The kernel's checks only store evidence; once the
+kernel is dead its evidence folder is copied out as regular files only into
+this worker's judge inbox, and `judged_verdicts` has this worker's judge
+process (confined by bubblewrap, read-only, no network) judge the copy, then
+applies the not-own-answer rule to the submitted cells' source, outside any
+kernel. The whole learner has a deadline too.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from helpers import config, verdict_log
-from instructor.grade import bwrap, kernel, limits, sandbox, stand_in, tagging
+from helpers import config
+from instructor import pipeline
+from instructor.grade import bwrap, judge, kernel, limits, sandbox, stand_in
 from instructor.grade.results import (
     ERROR,
     FAILED,
@@ -37,8 +45,6 @@ from instructor.grade.results import (
 )
 from instructor.grade.tasks import GradeSettings, LearnerTask
 
-# What a cell that may call a grader contains (`graders.check_datasets(...)`, or an alias of it).
-GRADER_CALL = "check_"
 CELL_TYPES: tuple[str, ...] = ("code", "markdown", "raw")
 # Deeper JSON than this is no notebook (nbformat's own documents nest about 10 deep).
 MAX_NOTEBOOK_DEPTH = 64
@@ -159,56 +165,10 @@ def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | Non
     return notebook, None
 
 
-def last_grader_cell(notebook: nbformat.NotebookNode) -> int | None:
-    """The index of the last code cell that may call a grader (any `check_` in it), if any."""
-    calls = [
-        i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and GRADER_CALL in c.source
-    ]
-    return calls[-1] if calls else None
-
-
-def prepare(notebook: nbformat.NotebookNode) -> None:
-    """Mark the cells to skip (nbclient skips `skip-execution`) and clear the outputs.
-
-    Skipped: cells tagged `skip-when-grading`, and every cell after the last
-    one that may call a grader (nothing after it can change a verdict).
-    Cells with a graded function or a grader call always run.
-    """
-    last = last_grader_cell(notebook)
-    for index, cell in enumerate(notebook.cells):
-        tags = [str(tag) for tag in cell.metadata.get("tags", []) if isinstance(tag, str)]
-        skip = (
-            config.GRADE_SKIP_TAG in tags or (last is not None and index > last)
-        ) and not tagging.is_protected(cell.source)
-        cell.metadata["tags"] = [
-            *(t for t in tags if t != "skip-execution"),
-            *(["skip-execution"] if skip else []),
-        ]
-        if cell.cell_type == "code":
-            cell.outputs = []
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-
-
-def verdicts_from_evidence(evidence: Path | None) -> list[dict]:
-    """The verdicts a run's trusted evidence supports (the one place that turns evidence into verdicts).
-
-    Today: the graders' verdict lines (helpers/verdict_log.py), from the
-    copy made after the kernel died. When `instructor.grade.judge` lands,
-    this line becomes its call: the checks then run outside the kernel.
-    """
-    if evidence is None:
-        return []
-    return verdict_log.read(evidence / sandbox.VERDICTS_FILE)
-
-
 def kernel_options(
     settings: GradeSettings, artifacts: Path | None, timeout_s: float
 ) -> kernel.KernelOptions:
-    """How this learner's kernels start and what they may use."""
+    """How this learner's kernels start and what they may use, and where their evidence goes."""
     return kernel.KernelOptions(
         limits=limits.Limits(
             timeout_s=timeout_s,
@@ -220,6 +180,7 @@ def kernel_options(
         weights_dir=weights_dir(settings),
         artifacts=artifacts,
         pass_env=dict(settings.pass_env),
+        evidence_inbox=sandbox.judge_folder().inbox,
     )
 
 
@@ -234,20 +195,81 @@ def run_notebook(
     notebook, problem = parse_notebook(data)
     if notebook is None:
         return NotebookOutcome([], problem)
-    prepare(notebook)
+    pipeline.prepare_for_grading(notebook)
     options = kernel_options(settings, artifacts, timeout_s or settings.timeout_s)
     name = f"{number}_submission.ipynb"  # the learner's file name never becomes a path
     with kernel.GradedKernel(options, name) as graded:
-        run = graded.run(notebook)
-        verdicts = verdicts_from_evidence(run.evidence)
+        run = graded.run(notebook)  # the kernel is dead; run.evidence is the trusted copy
+        verdicts = judged_verdicts(run.evidence, notebook, number, settings)
     return NotebookOutcome(
         verdicts, run.problem, run.cell_errors, notebook, run.confinement, run.cpu_s, run.peak_mb
     )
 
 
+# --- Verdicts: the evidence judged outside the kernel (instructor.grade.judge) -----------------
+
+
+def judge_launch_prefix(settings: GradeSettings) -> list[str]:
+    """The command line before the judge's `python -I`: bubblewrap, unless `--isolation off`.
+
+    The judge runs no learner code, but it opens what a learner's kernel
+    wrote (Keras archives, arrays), so it is confined too: read-only views
+    of the repository, this environment, the weights and this worker's
+    judge inbox (the trusted copies); its private Keras homes writable; an
+    empty tmpfs as TMPDIR; no network; dying with its worker.
+    """
+    if settings.isolation == "off":
+        return []
+    folder = sandbox.judge_folder()
+    weights = Path(weights_dir(settings) or config.keras_models_dir()).resolve()
+    binary = bwrap.binary()
+    assert binary is not None, "confined() said bwrap works here"
+    mounts = bwrap.JudgeMounts(
+        read_only=[config.PROJECT_ROOT, weights, folder.inbox],
+        writable=[folder.homes],
+        scratch=Path(tempfile.gettempdir()),
+    )
+    return bwrap.judge_prefix(binary, mounts)
+
+
+def worker_judge(settings: GradeSettings) -> judge.Judge:
+    """This worker's judge process (started once, kept for every learner), confined."""
+    return judge.worker_judge(
+        weights_dir(settings), judge_launch_prefix(settings), sandbox.judge_folder().homes
+    )
+
+
+def judged_verdicts(
+    evidence: Path | None,
+    notebook: nbformat.NotebookNode,
+    number: str,
+    settings: GradeSettings,
+) -> list[dict]:
+    """The verdicts of one notebook, once its kernel is dead.
+
+    `evidence` is the trusted copy of what its checks stored; this worker's
+    judge judges the exercises of notebook `number` found there, then the
+    not-own-answer rule is applied to the submitted cells' source (static,
+    here). A judge that dies or times out leaves those exercises not graded
+    (`error`); one that cannot start at all fails the task (graded again on
+    resume).
+    """
+    exercises = [e.key for e in settings.exercises if e.notebook == number]
+    present = [key for key in exercises if evidence is not None and (evidence / key).is_dir()]
+    verdicts: list[dict] = []
+    if present:
+        assert evidence is not None
+        try:
+            verdicts = worker_judge(settings).judge(evidence, exercises)
+        except judge.JudgeFailed as failure:
+            verdicts = judge.not_judged(present, f"the judge failed ({failure})")
+    sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    return judge.with_own_answers(verdicts, sources, number)
+
+
 def _no_verdict_reason(exercise: ExerciseInfo, outcome: NotebookOutcome) -> str:
     """Why a notebook that ran gave no verdict for `exercise`."""
-    call = f"graders.check_{exercise.key}"
+    call = config.grader_call(exercise.key)
     notebook = outcome.notebook
     cells = (
         [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and call in c.source]
@@ -324,9 +346,8 @@ def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
                         FAILED, [_no_verdict_reason(exercise, outcome)]
                     )
         result.isolation = ", ".join(sorted(isolation))
-    except (
-        Exception
-    ) as error:  # the grading machinery failed, not the learner: graded again on resume
+    # The grading machinery failed, not the learner: graded again on resume.
+    except Exception as error:
         result.task_failed = True
         result.problems.append(f"grading failed: {type(error).__name__}: {error}")
     result.seconds = time.monotonic() - started

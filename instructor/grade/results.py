@@ -5,10 +5,11 @@ keeps one row per learner in `grades.csv`, rewritten whole (temporary file,
 then rename) as results arrive, so the file on disk is always complete and a
 rerun can resume from it.
 
-CSV columns: `learner`, one per exercise key (from the graders' registry),
-`passed_count`, `status`, `problem`.
+CSV columns: `learner`, one per exercise key (`helpers.exercises`, the one
+registry of the course's exercises), `passed_count`, `status`, `problem`.
 
-- exercise cells: `passed`, `failed`, `not yet`, `error`, `missing`
+- exercise cells: `passed`, `failed`, `not yet`, `error`, `missing` (the
+  verdict vocabulary of `helpers.verdicts`)
 - `status`: `graded` (every submitted notebook ran to its end), `incomplete`
   (one or more could not be graded: see `problem`), `no submission`, or
   `error` (the grading itself failed, e.g. its worker was lost; such rows are
@@ -19,15 +20,18 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PASSED, FAILED, NOT_YET, ERROR, MISSING = "passed", "failed", "not yet", "error", "missing"
-EXERCISE_STATUSES: tuple[str, ...] = (PASSED, FAILED, NOT_YET, ERROR, MISSING)
+from helpers import runtime
+from helpers.exercises import Exercise
+
+# The verdict words, imported from their home; notebook_run and feedback take them from here.
+from helpers.verdicts import ERROR, EXERCISE_STATUSES, FAILED, MISSING, NOT_YET, PASSED  # noqa: F401
+
 GRADED, INCOMPLETE, NO_SUBMISSION, TASK_ERROR = "graded", "incomplete", "no submission", "error"
 # Statuses a resumed run grades again: the grading failed, not the learner.
 REGRADE_STATUSES: frozenset[str] = frozenset({TASK_ERROR})
@@ -44,13 +48,8 @@ CONTROL_CHARACTERS = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class ExerciseInfo:
-    """One graded exercise: its key (a CSV column), its notebook ("01") and its title."""
-
-    key: str
-    notebook: str
-    title: str
+# One graded exercise (key: a CSV column, notebook "01", title): the registry's own type.
+ExerciseInfo = Exercise
 
 
 @dataclass
@@ -68,16 +67,14 @@ class LearnerResult:
     learner: str
     exercises: dict[str, ExerciseResult]
     problems: list[str] = field(default_factory=list)  # why a notebook could not be graded
-    notes: list[str] = field(
-        default_factory=list
-    )  # worth knowing, not a problem (two files for 01...)
+    # Worth knowing, not a problem (two files for 01...).
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cpu_s: float = 0.0  # CPU time of the learner's kernels, added up
     peak_mb: float = 0.0  # the largest resident memory of one of their kernels
     isolation: str = ""
-    task_failed: bool = (
-        False  # the grading itself failed (a lost worker, a bug): graded again on resume
-    )
+    # The grading itself failed (a lost worker, a bug): graded again on resume.
+    task_failed: bool = False
 
     @property
     def passed_count(self) -> int:
@@ -209,7 +206,7 @@ class GradeSheet:
             self.flush()
 
     def flush(self) -> None:
-        """Write every row: a temporary file next to the CSV, then an atomic rename."""
+        """Write every row in one step (runtime.write_atomically, flushed to disk)."""
         if not self._dirty and self.path.exists():
             return
         header = columns(self.exercises)
@@ -220,13 +217,7 @@ class GradeSheet:
         writer.writeheader()
         for learner in sorted(self.rows):
             writer.writerow({name: self.rows[learner].get(name, "") for name in header})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        runtime.write_atomically(self.path, buffer.getvalue(), durable=True)
         self._written_at = time.monotonic()
         self._dirty = False
 

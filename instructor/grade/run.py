@@ -48,9 +48,8 @@ class RunReport:
     graded: int = 0
     skipped: int = 0  # already in the CSV (resumed)
     seconds_per_learner: list[float] = field(default_factory=list)
-    cpu_s_per_learner: list[float] = field(
-        default_factory=list
-    )  # CPU time of each learner's kernels
+    # CPU time of each learner's kernels.
+    cpu_s_per_learner: list[float] = field(default_factory=list)
     peak_kernel_mb: float = 0.0  # the largest resident memory one kernel reached
     wall_s: float = 0.0
     isolation: set[str] = field(default_factory=set)

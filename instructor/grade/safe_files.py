@@ -81,18 +81,44 @@ class CopyReport:
     total_bytes: int = 0
 
 
-def copy_out(source: Path, destination: Path, limits: CopyLimits | None = None) -> CopyReport:
+def open_folder(base: Path, relative: Path | str = ".") -> int:
+    """A descriptor of the folder `relative` under `base`, never through a link.
+
+    `base` is a folder the caller made (a kernel cannot replace it); each
+    component of `relative` is opened from its parent's descriptor with
+    O_NOFOLLOW, so a link the kernel put anywhere on the way is refused.
+    """
+    descriptor = os.open(base, DIRECTORY_FLAGS)
+    try:
+        for part in Path(relative).parts:
+            child = os.open(part, DIRECTORY_FLAGS, dir_fd=descriptor)
+            os.close(descriptor)
+            descriptor = child
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def copy_out(
+    source: Path,
+    destination: Path,
+    limits: CopyLimits | None = None,
+    *,
+    under: Path | None = None,
+) -> CopyReport:
     """Copy the regular files under `source` into `destination` (a new folder); never follows a link.
 
-    Every folder is opened relative to its parent's descriptor with
-    O_NOFOLLOW, so a link planted anywhere in the tree (the top included)
-    is skipped, not followed.
+    With `under`, `source` is a path relative to that trusted folder and
+    each of its components is checked too (`open_folder`). Every folder is
+    opened relative to its parent's descriptor with O_NOFOLLOW, so a link
+    planted anywhere in the tree (the top included) is skipped, not followed.
     """
     limits = limits or CopyLimits()
     report = CopyReport()
     destination.mkdir(mode=0o700, parents=True, exist_ok=False)
     try:
-        top = os.open(source, DIRECTORY_FLAGS)
+        top = open_folder(source) if under is None else open_folder(under, source)
     except OSError as error:
         report.skipped.append(f".: {type(error).__name__}")
         return report

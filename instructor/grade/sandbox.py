@@ -1,22 +1,32 @@
-"""One notebook's sandbox folder, its kernel's allow-listed environment, and sweeping up after dead graders.
+"""One notebook's sandbox folder, its kernel's allow-listed environment, the judge's folder, and sweeping up.
 
-Layout (a new private temporary folder per notebook, removed afterwards):
+Layout of a sandbox (a new private temporary folder per notebook, removed afterwards):
 
     owner.pid   the grading process that made it (for `sweep`); never visible to the kernel
     control/    read-only to the kernel: its connection file, the sandbox's passwd and group
     sockets/    where the kernel creates its Unix sockets; renamed away once the grader is
                 connected, so no path the grader ever resolves again is one the kernel wrote
     work/       the kernel's folder, the only one it can write: the notebook, and .grading/
-                (evidence/ with the verdicts, progress.json, artifacts/ with the stand-in copies)
-    trusted/    the evidence copied out after the kernel is dead (safe_files.copy_out)
+                (evidence/ where its checks store what the judge needs, progress.json,
+                artifacts/ with the stand-in copies)
+    trusted/    the evidence copied out after the kernel is dead (safe_files.copy_out), when
+                there is no judge inbox to copy it into
     home/, tmp/ HOME and TMPDIR, only with `--isolation off` (bwrap gives the kernel empty tmpfs)
 
 Inside bwrap the kernel sees `control`, `sockets` and `work` at the same
 paths as the grader, and nothing else of the sandbox or of /tmp.
+
+Each grading worker process also has ONE judge folder (`judge_folder()`),
+swept like a sandbox when its worker died:
+
+    owner.pid   the worker process
+    inbox/      the trusted evidence copies, one folder per sandbox (read-only to the judge)
+    homes/      the judge process's private Keras home (writable by the judge only)
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
@@ -32,11 +42,9 @@ from instructor.grade import bwrap, safe_files
 # Variables copied from the grading process when set: locale and time zone only.
 PASSED_THROUGH_ENV: tuple[str, ...] = ("LANG", "LC_ALL", "TZ")
 SANDBOX_PREFIX = "alpaca-grade-"
+JUDGE_PREFIX = f"{SANDBOX_PREFIX}judge-"
 OWNER_FILE = "owner.pid"
-# Until helpers.config names it (verdicts lane): the folder a kernel writes its evidence into.
-ENV_EVIDENCE_DIR: str = getattr(config, "ENV_EVIDENCE_DIR", "ALPACA_EVIDENCE_DIR")
 MAX_OWNER_FILE_BYTES = 64
-VERDICTS_FILE = "verdicts.jsonl"  # in the evidence folder: what the graders write today
 
 
 @dataclass
@@ -64,10 +72,6 @@ class Sandbox:
     @property
     def evidence(self) -> Path:
         return self.grading / "evidence"
-
-    @property
-    def verdicts_file(self) -> Path:
-        return self.evidence / VERDICTS_FILE
 
     @property
     def artifacts(self) -> Path:
@@ -143,6 +147,46 @@ class Sandbox:
         return removed
 
 
+@dataclass
+class JudgeFolder:
+    """This worker's judge folder (see the module docstring)."""
+
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def homes(self) -> Path:
+        return self.root / "homes"
+
+    @classmethod
+    def create(cls) -> JudgeFolder:
+        """A new judge folder owned by this process."""
+        folder = cls(Path(tempfile.mkdtemp(prefix=JUDGE_PREFIX)))
+        (folder.root / OWNER_FILE).write_text(str(os.getpid()))
+        folder.inbox.mkdir()
+        folder.homes.mkdir()
+        return folder
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+_JUDGE_FOLDERS: dict[tuple[int, str], JudgeFolder] = {}
+
+
+def judge_folder() -> JudgeFolder:
+    """This process's judge folder (in the current temporary directory), made once, removed at exit."""
+    key = (os.getpid(), tempfile.gettempdir())
+    folder = _JUDGE_FOLDERS.get(key)
+    if folder is None or not folder.root.is_dir():
+        folder = _JUDGE_FOLDERS[key] = JudgeFolder.create()
+        atexit.register(folder.remove)  # registered before the judge's close: runs after it
+    return folder
+
+
 def weight_files(weights_dir: Path | None) -> dict[str, Path]:
     """The instructor's weight files (and class index) a kernel may read, by name."""
     if weights_dir is None:
@@ -180,8 +224,7 @@ def kernel_environment(
         config.ENV_WIDGETS_MODE: "static",
         config.ENV_PROGRESS_FILE: str(sandbox.grading / "progress.json"),
         config.ENV_ARTIFACTS_DIR: str(sandbox.artifacts),
-        config.ENV_VERDICTS_FILE: str(sandbox.verdicts_file),
-        ENV_EVIDENCE_DIR: str(sandbox.evidence),
+        config.ENV_EVIDENCE_DIR: str(sandbox.evidence),
     }
     environment["LANG"] = "C.UTF-8"
     for name in PASSED_THROUGH_ENV:

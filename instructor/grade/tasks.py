@@ -34,9 +34,8 @@ class GradeSettings:
     disk_mb: float = KERNEL_DISK_MB
     weights_dir: str | None = None  # the worker's Keras cache when None
     pass_env: dict[str, str] = field(default_factory=dict)  # extra kernel variables, on purpose
-    phase1_stand_in: bool = (
-        True  # give kernels the phase-1 stand-in (see stand_in.py); tests of the plumbing skip it
-    )
+    # Give kernels the phase-1 stand-in (see stand_in.py); tests of the plumbing skip it.
+    phase1_stand_in: bool = True
 
     def notebooks(self) -> list[str]:
         """The notebook numbers that hold graded exercises ("01", "02", ...)."""

@@ -1,4 +1,4 @@
-"""The `skip-when-grading` tag: its rules, the masters carrying it, the learner copies keeping it (fast)."""
+"""The `skip-when-grading` tag: its rules, the build placing it, the masters carrying it, the copies keeping it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import nbformat
 import pytest
 
 from helpers import config
-from instructor import build
-from instructor.grade import tagging
+from instructor import build, tagging
 
 
 def notebook_of(*sources: str) -> nbformat.NotebookNode:
@@ -48,47 +47,99 @@ def test_a_grader_that_needs_a_skipped_cell_is_refused() -> None:
         tagging.plan(notebook)
 
 
-def test_tagging_adds_only_metadata_keeps_hand_tags_and_is_idempotent(tmp_path: Path) -> None:
+def course_of(tmp_path: Path, notebook: nbformat.NotebookNode) -> list[str]:
+    """A one-master course in `tmp_path`; the build's command-line options for it."""
+    nbformat.write(notebook, tmp_path / "solutions" / "04_x.ipynb")
+    return [
+        "--solutions",
+        str(tmp_path / "solutions"),
+        "--notebooks",
+        str(tmp_path / "notebooks"),
+        "--answers",
+        str(tmp_path / "answers.py"),
+    ]
+
+
+def test_the_build_tags_only_metadata_keeps_hand_tags_and_is_idempotent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     notebook = notebook_of("model.fit(x)", "print(1)", "plots.show(x)")
     notebook.cells[1].metadata["tags"] = [config.GRADE_SKIP_TAG, "mine"]
-    path = tmp_path / "01_x.ipynb"
-    nbformat.write(notebook, path)
+    (tmp_path / "solutions").mkdir()
+    options = course_of(tmp_path, notebook)
     sources_before = [cell.source for cell in notebook.cells]
 
-    added = tagging.tag_file(path)
-    assert [decision.index for decision in added] == [0, 2]
+    assert build.main(options) == 0
+    printed = capsys.readouterr().out
+    assert "04_x.ipynb cell 0: model.fit(x)" in printed and "cell 2" in printed
+    assert "cell 1" not in printed  # tagged by hand already
+    path = tmp_path / "solutions" / "04_x.ipynb"
     tagged = nbformat.read(path, as_version=4)
     assert [cell.source for cell in tagged.cells] == sources_before
     assert all(config.GRADE_SKIP_TAG in cell.metadata["tags"] for cell in tagged.cells)
     assert "mine" in tagged.cells[1].metadata["tags"]
+    copy = nbformat.read(tmp_path / "notebooks" / "04_x.ipynb", as_version=4)
+    assert all(config.GRADE_SKIP_TAG in cell.metadata["tags"] for cell in copy.cells)
 
     text = path.read_text()
-    assert tagging.tag_file(path) == [] and path.read_text() == text
-    assert tagging.main(["--check", str(path)]) == 0
+    assert tagging.tag(tagged) == []
+    assert build.main(options) == 0 and path.read_text() == text
+    assert build.main(["--check", *options]) == 0
 
 
-def test_check_fails_on_an_untagged_training_cell(tmp_path: Path) -> None:
-    path = tmp_path / "04_x.ipynb"
-    nbformat.write(notebook_of("history = model.fit(x)"), path)
-    assert tagging.main(["--check", str(path)]) == 1
-    assert tagging.tag_file(path, check=True) and tagging.tag_file(
-        path, check=True
-    )  # check changes nothing
+def test_check_fails_on_an_untagged_training_cell_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "solutions").mkdir()
+    options = course_of(tmp_path, notebook_of("history = model.fit(x)"))
+    assert build.main(options) == 0
+    path = tmp_path / "solutions" / "04_x.ipynb"
+    untagged = notebook_of("history = model.fit(x)")
+    nbformat.write(untagged, path)
+    before = path.read_text()
+    capsys.readouterr()
+    assert build.main(["--check", *options]) == 1
+    error = capsys.readouterr().err
+    assert (
+        "untagged: 04_x.ipynb cell 0: history = model.fit(x)  [trains or evaluates (fit)]" in error
+    )
+    assert path.read_text() == before
+
+
+def test_a_master_whose_grader_needs_a_skipped_cell_fails_the_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "solutions").mkdir()
+    notebook = notebook_of("history = model.fit(data)", "graders.check_fine_tuning(history)")
+    assert build.main(course_of(tmp_path, notebook)) == 2
+    assert "04_x.ipynb" in capsys.readouterr().err
+
+
+def test_list_skips_names_every_skipped_cell_of_the_masters_and_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert build.main(["--list-skips"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    expected = sum(
+        config.GRADE_SKIP_TAG in cell.metadata.get("tags", [])
+        for path in config.course_notebooks()
+        for cell in nbformat.read(path, as_version=4).cells
+    )
+    assert len(printed) == expected > 0
+    assert all(line.endswith("]") and " cell " in line for line in printed)
 
 
 def test_every_master_carries_the_tags_its_rules_ask_for() -> None:
-    # Fails after a master is rewritten: run `python -m instructor.grade.tagging`, then `python -m instructor.build`.
-    assert tagging.main(["--check"]) == 0
+    # Fails after a master is rewritten: run `python -m instructor.build`.
+    assert build.build(check=True).untagged == []
 
 
-@pytest.mark.parametrize(
-    "master", sorted(build.SOLUTIONS_DIR.glob(build.NOTEBOOK_GLOB)), ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("master", config.course_notebooks(), ids=lambda p: p.stem)
 def test_learner_copies_keep_the_skip_tags_and_never_on_graded_or_grader_cells(
     master: Path,
 ) -> None:
     solution = nbformat.read(master, as_version=4)
-    copy = nbformat.read(build.NOTEBOOKS_DIR / master.name, as_version=4)
+    copy = nbformat.read(config.NOTEBOOKS_DIR / master.name, as_version=4)
 
     def tags_of(notebook: nbformat.NotebookNode) -> list[bool]:
         return [config.GRADE_SKIP_TAG in c.metadata.get("tags", []) for c in notebook.cells]
@@ -101,7 +152,7 @@ def test_learner_copies_keep_the_skip_tags_and_never_on_graded_or_grader_cells(
 
 def test_the_masters_skip_training_in_04_and_05() -> None:
     for name, call in [("04", ".fit("), ("05", ".fit(")]:
-        master = next(build.SOLUTIONS_DIR.glob(f"{name}_*.ipynb"))
+        master = next(config.SOLUTIONS_DIR.glob(f"{name}_*.ipynb"))
         notebook = nbformat.read(master, as_version=4)
         training = [c for c in notebook.cells if c.cell_type == "code" and call in c.source]
         assert training and all(

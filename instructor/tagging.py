@@ -1,10 +1,8 @@
-"""Which cells a grading run skips: the `skip-when-grading` tag, and the rules that place it.
+"""Which cells a grading run skips: the rules that place the `skip-when-grading` tag.
 
-    python -m instructor.grade.tagging            tag the masters in solutions/ (idempotent)
-    python -m instructor.grade.tagging --check    change nothing; exit 1 when a master lacks a tag
-    python -m instructor.grade.tagging --list     print every tagged cell and why
-
-then `python -m instructor.build` to carry the tags into notebooks/.
+The build applies them to the masters (`python -m instructor.build` tags them,
+`--check` fails when a tag is missing, `--list-skips` prints every skipped cell
+and why); the learner copies inherit the tags.
 
 A grading run needs every exercise cell and every grader cell, and what they
 read, but not the minutes of training and the pictures. A code cell gets the
@@ -20,11 +18,11 @@ tag (`config.GRADE_SKIP_TAG`) when, outside any function it defines, it
 4. or reads a name whose latest definition is in a skipped cell (it would
    fail with a NameError).
 
-Cells that hold a graded function (`# GRADED FUNCTION`) or call a grader
-(`graders.check_*`) are never tagged, and tagging refuses (TaggingError) when
-one of them reads a name that only a skipped cell defines: then a grading run
-could not grade that exercise. Tags placed by hand are kept (the rules only
-add), so running this twice changes nothing.
+Cells that hold a graded function or may call a grader (`is_protected`) are
+never tagged, and `plan` refuses (TaggingError) when one of them reads a name
+that only a skipped cell defines: then a grading run could not grade that
+exercise. Tags placed by hand are kept (the rules only add), so tagging twice
+changes nothing.
 
 No TensorFlow is imported; the analysis reads the cells' source (Python's
 `ast` and `symtable`, after IPython's own transformation of `%magics`).
@@ -32,21 +30,16 @@ No TensorFlow is imported; the analysis reads the cells' source (Python's
 
 from __future__ import annotations
 
-import argparse
 import ast
 import symtable
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import nbformat
 
 from helpers import config
 
 SKIP_TAG: str = config.GRADE_SKIP_TAG
-SOLUTIONS_DIR: Path = config.PROJECT_ROOT / "solutions"
-NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 TRAINING_METHODS: frozenset[str] = frozenset(
     {
@@ -73,7 +66,6 @@ CLOCK_FUNCTIONS: frozenset[str] = frozenset(
     }
 )
 DRAWING_MODULES: frozenset[str] = frozenset({"plots", "widgets", "plt"})
-GRADED_MARKER = "GRADED FUNCTION"
 
 
 class TaggingError(RuntimeError):
@@ -89,7 +81,7 @@ class SkipDecision:
     reason: str
 
 
-def _python_source(source: str) -> str:
+def python_source(source: str) -> str:
     """The cell as plain Python: IPython's `%magic` and `!shell` lines transformed away."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
@@ -102,7 +94,7 @@ def _python_source(source: str) -> str:
 def _parse(source: str) -> ast.Module | None:
     """The cell's syntax tree, or None when it is not valid Python."""
     try:
-        return ast.parse(_python_source(source))
+        return ast.parse(python_source(source))
     except SyntaxError:
         return None
 
@@ -191,14 +183,14 @@ def _only_draws(tree: ast.Module) -> bool:
     return True
 
 
-def _names(source: str) -> tuple[set[str], set[str], set[str]]:
+def cell_names(source: str) -> tuple[set[str], set[str], set[str]]:
     """(defined, read, read-and-not-defined) module-level names of a cell.
 
     "read" includes module-level names that functions and comprehensions in
     the cell read, since calling them reads those names.
     """
     try:
-        table = symtable.symtable(_python_source(source), "<cell>", "exec")
+        table = symtable.symtable(python_source(source), "<cell>", "exec")
     except SyntaxError:
         return set(), set(), set()
     defined: set[str] = set()
@@ -217,8 +209,8 @@ def _names(source: str) -> tuple[set[str], set[str], set[str]]:
 
 
 def is_protected(source: str) -> bool:
-    """Cells a grading run must always run: a graded function, or a call to a grader."""
-    return GRADED_MARKER in source or "graders.check_" in source
+    """Cells a grading run must always run: a graded function, or a cell that may call a grader."""
+    return config.is_graded_function_cell(source) or config.is_grader_cell(source)
 
 
 def first_line(source: str) -> str:
@@ -242,7 +234,7 @@ def plan(notebook: nbformat.NotebookNode) -> list[SkipDecision]:
             continue
         source = cell.source
         tree = _parse(source)
-        defined, read, read_only = _names(source)
+        defined, read, read_only = cell_names(source)
         if tree is not None:
             timing_functions |= _functions_that(tree, timing_functions, _reads_clock)
             training_functions |= _functions_that(tree, training_functions, _training_calls)
@@ -292,65 +284,3 @@ def tag(notebook: nbformat.NotebookNode) -> list[SkipDecision]:
             cell.metadata["tags"] = [*tags, SKIP_TAG]
             added.append(decision)
     return added
-
-
-def tag_file(path: Path, check: bool = False) -> list[SkipDecision]:
-    """Tag one notebook file in place (unless `check`); return the cells that lacked the tag.
-
-    Only cell metadata changes: sources, outputs and ids stay as they are.
-    """
-    notebook = nbformat.read(path, as_version=4)
-    added = tag(notebook)
-    if added and not check:
-        nbformat.write(notebook, path)
-    return added
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: tag (or check, or list) the masters, or the notebooks named."""
-    parser = argparse.ArgumentParser(
-        prog="python -m instructor.grade.tagging", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "paths", nargs="*", type=Path, help="notebooks (default: solutions/NN_*.ipynb)"
-    )
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--check", action="store_true", help="change nothing; exit 1 when a tag is missing"
-    )
-    mode.add_argument(
-        "--list", action="store_true", help="print every cell a grading run skips, and why"
-    )
-    arguments = parser.parse_args(argv)
-    paths = arguments.paths or sorted(SOLUTIONS_DIR.glob(NOTEBOOK_GLOB))
-    missing = 0
-    for path in paths:
-        try:
-            if arguments.list:
-                for decision in plan(nbformat.read(path, as_version=4)):
-                    print(
-                        f"{path.name} cell {decision.index}: {decision.first_line}  [{decision.reason}]"
-                    )
-                continue
-            added = tag_file(path, check=arguments.check)
-        except TaggingError as error:
-            print(f"{path.name}: {error}", file=sys.stderr)
-            return 2
-        missing += len(added)
-        verb = "lacks the tag" if arguments.check else "tagged"
-        for decision in added:
-            print(
-                f"{path.name} cell {decision.index} {verb}: {decision.first_line}  [{decision.reason}]"
-            )
-    if arguments.check and missing:
-        print(
-            f"{missing} cell(s) lack the {SKIP_TAG!r} tag: run `python -m instructor.grade.tagging` "
-            "then `python -m instructor.build`.",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
