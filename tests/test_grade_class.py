@@ -6,13 +6,14 @@ instructor would: the masters, the untouched copies, an endless loop, a memory
 hog, one hunting for an instructor's variable, one writing outside its
 folder, a file that is not JSON, an empty file, nbformat 3, a learner's own
 helpers/, a missing module, and the hostile class of issue 19 (remount,
-umount /proc, planted code, forged verdicts, a fake graders module, the
+umount /proc, planted code, forged evidence, a fake graders module, the
 reference answer, FIFOs, memfd and SysV memory, a comm flood, a huge
-message, a Unix socket, other learners' files, malformed notebooks), then a
-genuine pass graded after them. The test sets up what the attackers reach
-for (a listening Unix socket, the CSV, another learner's notebook, a file
-outside) and checks that nothing is left behind: no file outside a sandbox,
-no process, no SysV segment, no sandbox folder.
+message, a Unix socket and a TCP port, other learners' files, malformed
+notebooks), then a genuine pass graded after them. Verdicts come from each
+worker's confined judge. The test sets up what the attackers reach for (a
+listening Unix socket and TCP port, the CSV, another learner's notebook, a
+file outside) and checks that nothing is left behind: no file outside a
+sandbox, no process, no SysV segment, no sandbox or judge folder.
 """
 
 from __future__ import annotations

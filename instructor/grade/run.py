@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from instructor.grade import feedback, stand_in, submissions
+from instructor.grade import feedback, sandbox, stand_in, submissions
 from instructor.grade.results import (
     ERROR,
     ExerciseResult,
@@ -240,5 +240,8 @@ def grade_class(
                     _gather(client, todo, settings, report, feedback_dir, bar)
     finally:
         sheet.flush()  # also on Ctrl-C: what is done stays done
+        if scheduler is None:
+            # What local workers that were killed left (sandboxes, judge folders): theirs only.
+            sandbox.Sandbox.sweep()
     report.wall_s = time.monotonic() - started
     return report
