@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import config
+from instructor import processes
 
 CELL_TIMEOUT_S = 600
 POLL_INTERVAL_S = 0.2
@@ -32,23 +33,6 @@ POLL_INTERVAL_S = 0.2
 def solution_notebooks(folder: Path = config.SOLUTIONS_DIR) -> list[Path]:
     """The course's solution notebooks, in their numbered order."""
     return config.course_notebooks(folder)
-
-
-def _tree_rss_bytes(process: Any) -> int:
-    """Resident memory of `process` and all its descendants, in bytes (0 once gone)."""
-    import psutil
-
-    total = 0
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for member in members:
-        try:
-            total += member.memory_info().rss
-        except psutil.Error:
-            pass  # a process that ended between listing and reading
-    return total
 
 
 def measure_course(
@@ -79,7 +63,7 @@ def measure_course(
         watched = psutil.Process(runner.pid)
         peak = 0
         while runner.poll() is None:
-            peak = max(peak, _tree_rss_bytes(watched))
+            peak = max(peak, processes.tree_rss_bytes(watched.pid))
             if time.perf_counter() - started > timeout_s:
                 runner.kill()
                 break
@@ -122,7 +106,7 @@ class _KernelMemory:
             name = self.current
             if name is None:
                 continue
-            children = sum(_tree_rss_bytes(child) for child in self._me.children())
+            children = sum(processes.tree_rss_bytes(child.pid) for child in self._me.children())
             self.peaks_mb[name] = max(self.peaks_mb.get(name, 0.0), children / 2**20)
 
 

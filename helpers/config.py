@@ -76,6 +76,8 @@ EVIDENCE_MAX_ARRAY_BYTES: int = 32 * 2**20  # one sample array kept with its val
 EVIDENCE_MAX_SAMPLES_BYTES: int = 64 * 2**20  # all sample arrays kept with their values
 EVIDENCE_MAX_MODEL_PARAMS: int = 16_000_000  # larger models are not saved (the course's: 2.26 M)
 EVIDENCE_MAX_MESSAGE_CHARS: int = 2000  # one message of a check that ended early
+# A notebook's whole evidence folder, as a grading run copies it out of the dead kernel.
+EVIDENCE_MAX_TOTAL_BYTES: int = 200 * 2**20
 # How long the judge may take for one learner's evidence, and to start (TensorFlow's import).
 GRADE_JUDGE_TIMEOUT_S: float = 120.0
 GRADE_JUDGE_START_TIMEOUT_S: float = 180.0
@@ -115,9 +117,6 @@ ENV_WIDGETS_MODE = "ALPACA_WIDGETS"  # explorers: "interactive", "static" or "au
 # A grading run sets this for each kernel: checks write their evidence there and judge nothing
 # (instructor.grade.judge judges it outside the kernel; helpers/evidence.py has the format).
 ENV_EVIDENCE_DIR = "ALPACA_EVIDENCE_DIR"
-# Retired (checks no longer write verdicts; the judge gives them). Nothing reads it; kept until
-# instructor/grade/sandbox.py stops setting it.
-ENV_VERDICTS_FILE = "ALPACA_VERDICTS_FILE"
 ENV_GRADE_CACHE = "ALPACA_GRADE_CACHE"  # where a grading worker keeps the phase-1 stand-in model
 
 # What notebooks save for later ones (git-ignored); tests point it at empty folders.

@@ -9,13 +9,19 @@ from pathlib import Path
 
 from helpers import config
 from helpers.exercises import EXERCISES
-from instructor.grade import confine, results, run, submissions
+from instructor.grade import bwrap, kernel, results, run, submissions
 from instructor.grade.tasks import ISOLATION_MODES, GradeSettings
 
-FALLBACK_WARNING = (
-    "Warning: this machine cannot create user namespaces, so kernels run WITHOUT network, file-system "
-    "and process isolation (only a private folder, HOME, environment, time and memory limits). "
-    "Grade untrusted notebooks inside a container: see README, 'Instructors: grading a class'."
+REFUSAL = (
+    "Refusing to grade: kernels cannot be confined on this machine: {why}.\n"
+    "A submitted notebook is untrusted code. Grade on a Linux machine where unprivileged user "
+    "namespaces work, or, inside a container that isolates the run by itself, say "
+    "--isolation off (see 'What isolates a submission' in the instructor's guide)."
+)
+OFF_WARNING = (
+    "--isolation off: kernels run WITHOUT confinement (they can read what your user can read, "
+    "write where it can write, use the network and see other processes); only a private "
+    "folder, the environment allow-list and the time, memory and disk limits hold."
 )
 
 
@@ -61,13 +67,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "--memory-mb",
         type=float,
         default=config.GRADE_MEMORY_LIMIT_MB,
-        help="resident memory per notebook kernel (default: %(default)s)",
+        help="memory per notebook kernel, shared memory included (default: %(default)s)",
     )
     parser.add_argument(
         "--isolation",
         choices=ISOLATION_MODES,
-        default="auto",
-        help="namespaces where available (auto), required (namespaces), or off",
+        default="bwrap",
+        help="bwrap: every kernel confined by bubblewrap, refused where impossible (default); "
+        "off: no confinement (only inside a container that isolates the run)",
     )
     parser.add_argument(
         "--weights",
@@ -89,12 +96,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Grade, print a summary; exit 0, or 1 when some learner's grading failed (rerun to resume)."""
     arguments = parse_arguments(argv)
-    if (
-        arguments.isolation == "auto"
-        and arguments.scheduler is None
-        and not confine.namespaces_available()
-    ):
-        print(FALLBACK_WARNING, file=sys.stderr)
+    if arguments.isolation == "off":
+        print(OFF_WARNING, file=sys.stderr)
+    elif (why := bwrap.probe()) is not None:
+        print(REFUSAL.format(why=results.printable(why)), file=sys.stderr)
+        return 2
+    if arguments.scheduler is None:
+        kernel.cgroups()  # a delegated cgroup v2 is set up before the workers start, if there is one
     exercises = list(EXERCISES.values())
     settings = GradeSettings(
         exercises,
@@ -115,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not arguments.quiet,
         )
     except submissions.SubmissionsError as error:
-        print(f"Cannot read the submissions: {error}", file=sys.stderr)
+        print(f"Cannot read the submissions: {results.printable(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f"; {report.skipped} already in {arguments.out}" if report.skipped else "")
     )
     if report.isolation:
-        print("isolation: " + "; ".join(sorted(report.isolation)))
+        print("isolation: " + results.printable("; ".join(sorted(report.isolation))))
     print(
         f"CSV: {arguments.out}"
         + (f"; feedback pages: {arguments.feedback}/" if arguments.feedback else "")

@@ -12,17 +12,19 @@ Odd or forged evidence gives a failed verdict, never an exception.
 
 Process model: TensorFlow takes seconds to import, so each grading worker
 keeps ONE judge process (`worker_judge()`), started on first use and reused
-for every learner. It is started through a launch prefix, the hook by which
-the sandbox lane confines it (bubblewrap: read-only, no network, a tmpfs for
-TMPDIR, which loading a model needs), and dies with its parent. It speaks
-one JSON line per request on stdin/stdout:
+for every learner. It is started through a launch prefix, by which a
+grading run confines it (`instructor.grade.bwrap.judge_prefix`: read-only,
+no network, a tmpfs for TMPDIR, which loading a model needs, its Keras home
+made under `home_parent`, a folder the prefix lets it write), and dies with
+its parent. It speaks one JSON line per request on stdin/stdout:
 
     -> {"folder": "/trusted/copy/of/evidence", "exercises": ["alpaca_model"]}
     <- {"verdicts": [{"exercise": ..., "status": ..., "messages": [...], "codes": [...]}]}
 
     judge_folder(folder, exercises=None)         judge in THIS process (imports TensorFlow)
-    Judge(launch_prefix=(), weights_dir=None)    the judge process: .judge(folder, exercises), .close()
-    worker_judge(weights_dir, launch_prefix)     this worker's Judge, started once
+    Judge(launch_prefix=(), weights_dir=None, home_parent=None)
+                                                 the judge process: .judge(folder, exercises), .close()
+    worker_judge(weights_dir, launch_prefix, home_parent)   this worker's Judge, started once
     with_own_answers(verdicts, sources, notebook)   the not-own-answer rule, from the submitted
                                                  cells' source (no kernel, no TensorFlow)
     python -m instructor.grade.judge             the judge process's loop (`serve`)
@@ -150,13 +152,14 @@ def judge_environment(keras_home: Path) -> dict[str, str]:
     }
 
 
-def private_keras_home(weights_dir: Path | None) -> Path:
-    """A Keras home of the judge's own whose `models` is the instructor's weight folder.
+def private_keras_home(weights_dir: Path | None, parent: Path | None = None) -> Path:
+    """A Keras home of the judge's own (in `parent`, default the temporary folder) whose
+    `models` is the instructor's weight folder.
 
     The weights-differ rule compares a model's first kernel with Keras' cached
     ImageNet file; Keras writes its keras.json here, not into the instructor's cache.
     """
-    home = Path(tempfile.mkdtemp(prefix="alpaca-judge-"))
+    home = Path(tempfile.mkdtemp(prefix="alpaca-judge-", dir=parent))
     (home / "models").symlink_to(Path(weights_dir or config.keras_models_dir()).resolve())
     return home
 
@@ -170,9 +173,11 @@ class Judge:
         weights_dir: Path | None = None,
         timeout_s: float = config.GRADE_JUDGE_TIMEOUT_S,
         start_timeout_s: float = config.GRADE_JUDGE_START_TIMEOUT_S,
+        home_parent: Path | None = None,
     ) -> None:
         self.launch_prefix = list(launch_prefix)
         self.weights_dir = weights_dir
+        self.home_parent = home_parent
         self.timeout_s = timeout_s
         self.start_timeout_s = start_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
@@ -191,7 +196,9 @@ class Judge:
             return
         code = _CHILD_CODE.format(root=str(config.PROJECT_ROOT))
         command = [*self.launch_prefix, sys.executable, "-I", "-c", code]
-        self._keras_home = self._keras_home or private_keras_home(self.weights_dir)
+        self._keras_home = self._keras_home or private_keras_home(
+            self.weights_dir, self.home_parent
+        )
         try:
             self._process = subprocess.Popen(
                 command,
@@ -293,18 +300,22 @@ def _well_formed(verdict: Any) -> bool:
 _WORKER_JUDGE: Judge | None = None
 
 
-def worker_judge(weights_dir: Path | None = None, launch_prefix: Sequence[str] = ()) -> Judge:
+def worker_judge(
+    weights_dir: Path | None = None,
+    launch_prefix: Sequence[str] = (),
+    home_parent: Path | None = None,
+) -> Judge:
     """This process's judge (one per grading worker), created on first use and kept."""
     global _WORKER_JUDGE
-    wanted = (weights_dir, list(launch_prefix))
-    if (
-        _WORKER_JUDGE is not None
-        and (_WORKER_JUDGE.weights_dir, _WORKER_JUDGE.launch_prefix) != wanted
+    wanted = (weights_dir, list(launch_prefix), home_parent)
+    if _WORKER_JUDGE is not None and (
+        (_WORKER_JUDGE.weights_dir, _WORKER_JUDGE.launch_prefix, _WORKER_JUDGE.home_parent)
+        != wanted
     ):
         _WORKER_JUDGE.close()
         _WORKER_JUDGE = None
     if _WORKER_JUDGE is None:
-        _WORKER_JUDGE = Judge(launch_prefix, weights_dir)
+        _WORKER_JUDGE = Judge(launch_prefix, weights_dir, home_parent=home_parent)
         atexit.register(_WORKER_JUDGE.close)
     return _WORKER_JUDGE
 

@@ -1,34 +1,39 @@
-"""Grade one learner: run each submitted notebook in its own sandbox and collect the verdicts.
+"""Grade one learner: run each submitted notebook in its own confined kernel and collect the verdicts.
 
 `grade_learner(task, settings)` is the unit of work a Dask worker runs. It
-never raises for anything a submission does: a notebook that is not JSON,
+never raises for anything a submission does: a notebook that is not JSON (or
+is JSON no notebook has: tags that are not a list, nesting hundreds deep),
 loops forever, eats memory or kills its kernel becomes a `problem` on that
 learner's row, and the learner's other notebooks are graded as usual.
 
-Per notebook: parse it (nbformat 3 is converted), copy it alone into a fresh
-sandbox, start a confined kernel with a reduced environment, run every cell
-except those tagged `skip-when-grading` (cells with a graded function or a
-grader call always run), errors allowed, under a wall-clock and a memory
-watchdog; then judge the evidence the checks stored (`judged_verdicts`, outside
-the kernel) and delete the sandbox.
+Per notebook: parse it (nbformat 3 is converted), prepare it as the
+authoring pipeline prepares a submission (`pipeline.prepare_for_grading`:
+skip tags, outputs cleared, the course's kernel), and ask a
+`kernel.GradedKernel` (which owns the sandbox, the confined kernel, its
+limits and its clean-up) for a run of every cell except those tagged
+`skip-when-grading` (cells with a graded function or a grader call always
+run), errors allowed. The kernel's checks only store evidence; once the
+kernel is dead its evidence folder is copied out as regular files only into
+this worker's judge inbox, and `judged_verdicts` has this worker's judge
+process (confined by bubblewrap, read-only, no network) judge the copy, then
+applies the not-own-answer rule to the submitted cells' source, outside any
+kernel. The whole learner has a deadline too.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from jupyter_core.utils import run_sync
-from nbclient import NotebookClient
 
 from helpers import config
 from instructor import pipeline
-from instructor.grade import confine, judge, sandbox, stand_in
+from instructor.grade import bwrap, judge, kernel, limits, sandbox, stand_in
 from instructor.grade.results import (
     ERROR,
     FAILED,
@@ -40,8 +45,15 @@ from instructor.grade.results import (
 )
 from instructor.grade.tasks import GradeSettings, LearnerTask
 
-# nbclient's own per-cell limit, a backstop behind the watchdog's whole-notebook limit.
-CELL_TIMEOUT_MARGIN_S = 30
+CELL_TYPES: tuple[str, ...] = ("code", "markdown", "raw")
+# Deeper JSON than this is no notebook (nbformat's own documents nest about 10 deep).
+MAX_NOTEBOOK_DEPTH = 64
+# What one verdict may carry into the CSV and the feedback.
+MAX_MESSAGES, MAX_MESSAGE_CHARS = 20, 2000
+
+
+class ConfinementUnavailable(RuntimeError):
+    """This worker cannot confine kernels and the run did not say `--isolation off`."""
 
 
 @dataclass
@@ -54,11 +66,11 @@ class NotebookOutcome:
     notebook: nbformat.NotebookNode | None = None
     isolation: str = ""
     cpu_s: float = 0.0  # the kernel's CPU time
-    peak_mb: float = 0.0  # the kernel's peak resident memory
+    peak_mb: float = 0.0  # the kernel's peak memory
 
 
 def weights_dir(settings: GradeSettings) -> Path | None:
-    """The folder whose weight files every sandbox gets a copy of."""
+    """The folder whose weight files every kernel may read."""
     candidates = [
         settings.weights_dir,
         os.environ.get(config.ENV_WEIGHTS_SOURCE),
@@ -70,205 +82,194 @@ def weights_dir(settings: GradeSettings) -> Path | None:
     return None
 
 
-def use_namespaces(isolation: str) -> bool:
-    """Whether kernels run in namespaces; `namespaces` insists and fails where there are none."""
+def confined(isolation: str) -> bool:
+    """Whether kernels run under bwrap; raises ConfinementUnavailable where they cannot."""
     if isolation == "off":
         return False
-    available = confine.namespaces_available()
-    if isolation == "namespaces" and not available:
-        raise RuntimeError(
-            "--isolation namespaces: this machine cannot create user namespaces (see README)"
-        )
-    return available
+    why_not = bwrap.probe()
+    if why_not is not None:
+        raise ConfinementUnavailable(f"{why_not}; grade elsewhere, or say --isolation off")
+    return True
+
+
+def _json_depth(value: object) -> int:
+    """How deep `value` nests (iteratively: a deep document must not exhaust the stack here)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_NOTEBOOK_DEPTH:
+            return depth
+        if isinstance(item, dict):
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _cell_problem(cell: object) -> str | None:
+    """What makes `cell` no notebook cell, or None."""
+    if not isinstance(cell, dict):
+        return "a cell that is not an object"
+    if cell.get("cell_type") not in CELL_TYPES:
+        return "a cell without a known type"
+    if not isinstance(cell.get("source"), str):
+        return "a cell without source"
+    metadata = cell.get("metadata", {})
+    if not isinstance(metadata, dict):
+        return "a cell whose metadata is not an object"
+    tags = metadata.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        return "a cell whose tags are not a list of words"
+    return None
+
+
+def _with_joined_source(cell: object) -> object:
+    """A raw JSON cell with its source joined as nbformat joins it (a list of lines is allowed)."""
+    if isinstance(cell, dict) and isinstance(cell.get("source"), list):
+        if all(isinstance(line, str) for line in cell["source"]):
+            return {**cell, "source": "".join(cell["source"])}
+    return cell
 
 
 def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None]:
-    """The notebook as nbformat 4, or None and why it is not one."""
+    """The notebook as nbformat 4, or None and why it is not one. Never raises."""
     if not data.strip():
         return None, "empty file"
     try:
-        json.loads(data)
-    except ValueError:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
         return None, "not a notebook (not JSON)"
+    if _json_depth(document) > MAX_NOTEBOOK_DEPTH:
+        return None, f"not a notebook (nested more than {MAX_NOTEBOOK_DEPTH} deep)"
+    if not isinstance(document, dict):
+        return None, "not a notebook (not a JSON object)"
+    for cell in document.get("cells", []) if isinstance(document.get("cells"), list) else []:
+        problem = _cell_problem(_with_joined_source(cell))
+        if problem:  # said before nbformat trips over it with a message of its own
+            return None, f"not a notebook ({problem})"
     try:
         notebook = nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4)
         if not isinstance(notebook.get("cells"), list):
             raise ValueError("no cells")
         for cell in notebook.cells:
-            cell.setdefault("metadata", nbformat.NotebookNode())
-            if not isinstance(cell.get("source"), str) or cell.get("cell_type") not in (
-                "code",
-                "markdown",
-                "raw",
-            ):
-                raise ValueError("a cell without source or type")
+            if isinstance(cell, dict):
+                cell.setdefault("metadata", nbformat.NotebookNode())
+            problem = _cell_problem(cell)
+            if problem:
+                return None, f"not a notebook ({problem})"
+        if not isinstance(notebook.get("metadata"), dict):
+            raise ValueError("metadata is not an object")
     except Exception as error:
         return None, f"not a notebook ({type(error).__name__})"
     return notebook, None
 
 
-class _ErrorsOnlyClient(NotebookClient):
-    """Keeps only each cell's first error (name and message, trimmed) of everything a kernel sends.
-
-    Verdicts come from the verdicts file, so printed output is not needed; a
-    notebook printing without end must not fill the worker's memory.
-    """
-
-    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> object:
-        if msg.get("msg_type") != "error" or outs:
-            return None
-        content = msg.get("content", {})
-        msg = {
-            **msg,
-            "content": {
-                "ename": str(content.get("ename", ""))[:200],
-                "evalue": str(content.get("evalue", ""))[:1000],
-                "traceback": [],
-            },
-        }
-        return super().output(outs, msg, display_id, cell_index)
-
-
-def _kernel_pid(manager: sandbox.ConfinedKernelManager) -> int | None:
-    """The pid of the process the kernel manager started, once it has one."""
-    process = getattr(manager.provisioner, "process", None) if manager.provisioner else None
-    return getattr(process, "pid", None)
-
-
-def _stopped_because(error: BaseException, reason: str | None, settings: GradeSettings) -> str:
-    """A short, learner-independent explanation of why a notebook did not run to its end."""
-    if reason == "timeout":
-        return f"timeout after {settings.timeout_s:.0f} s"
-    if reason == "memory":
-        return f"kernel killed: memory above {settings.memory_mb:.0f} MB"
-    name = type(error).__name__
-    if name == "DeadKernelError":
-        return "kernel died"
-    if name == "CellTimeoutError":
-        return f"timeout after {settings.timeout_s:.0f} s"
-    if "didn't respond" in str(error) or "did not respond" in str(error):
-        return "kernel did not start"
-    return f"could not run ({name})"
+def kernel_options(
+    settings: GradeSettings, artifacts: Path | None, timeout_s: float
+) -> kernel.KernelOptions:
+    """How this learner's kernels start and what they may use, and where their evidence goes."""
+    return kernel.KernelOptions(
+        limits=limits.Limits(
+            timeout_s=timeout_s,
+            memory_mb=settings.memory_mb,
+            max_tasks=settings.max_tasks,
+            disk_mb=settings.disk_mb,
+        ),
+        confined=confined(settings.isolation),
+        weights_dir=weights_dir(settings),
+        artifacts=artifacts,
+        pass_env=dict(settings.pass_env),
+        evidence_inbox=sandbox.judge_folder().inbox,
+    )
 
 
 def run_notebook(
-    number: str, name: str, data: bytes, settings: GradeSettings, artifacts: Path | None
+    number: str,
+    data: bytes,
+    settings: GradeSettings,
+    artifacts: Path | None,
+    timeout_s: float | None = None,
 ) -> NotebookOutcome:
-    """Run one submitted notebook in a fresh sandbox; never raises for the notebook's doing."""
+    """Run one submitted notebook in a fresh confined kernel; never raises for the notebook's doing."""
     notebook, problem = parse_notebook(data)
     if notebook is None:
         return NotebookOutcome([], problem)
     pipeline.prepare_for_grading(notebook)
-    namespaces = use_namespaces(settings.isolation)
-    box = sandbox.Sandbox.create(weights_dir(settings), artifacts)
-    safe_name = f"{number}_submission.ipynb"  # the learner's file name never becomes a path
-    try:
-        (box.work / safe_name).write_text(nbformat.writes(notebook), encoding="utf-8")
-        manager = sandbox.kernel_manager(box, namespaces)
-        client = _ErrorsOnlyClient(
-            notebook,
-            km=manager,
-            allow_errors=True,
-            skip_cells_with_tag="skip-execution",
-            timeout=int(settings.timeout_s + CELL_TIMEOUT_MARGIN_S),
-            startup_timeout=int(settings.timeout_s),
-            record_timing=True,
-            # The kernel is killed below anyway; a graceful shutdown costs about a second.
-            shutdown_kernel="immediate",
-        )
-        environment = sandbox.kernel_environment(box, safe_name, settings.pass_env)
-        environment[config.ENV_EVIDENCE_DIR] = str(evidence_folder(box))
-        problem = None
-        with sandbox.Watchdog(
-            lambda: _kernel_pid(manager), settings.timeout_s, settings.memory_mb
-        ) as watchdog:
-            try:
-                client.execute(
-                    cleanup_kc=True,
-                    env=environment,
-                    cwd=str(box.work),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,  # the kernel's own chatter
-                )
-            except Exception as error:  # the notebook did not run to its end
-                problem = _stopped_because(error, watchdog.reason, settings)
-            finally:
-                pid = _kernel_pid(manager)
-                if pid is not None:
-                    sandbox.kill_tree(pid)
-                try:
-                    if manager.has_kernel:
-                        run_sync(manager.shutdown_kernel)(
-                            now=True
-                        )  # also removes its files and sockets
-                except Exception:
-                    pass
-        if problem is None and watchdog.reason is not None:
-            problem = _stopped_because(RuntimeError(), watchdog.reason, settings)
-        errors = {
-            index: f"{output.get('ename', '')}: {output.get('evalue', '')}"
-            for index, cell in enumerate(notebook.cells)
-            if cell.cell_type == "code"
-            for output in cell.get("outputs", [])
-            if output.get("output_type") == "error"
-        }
-        isolation = _isolation_report(box, namespaces)
-        return NotebookOutcome(
-            judged_verdicts(box, notebook, number, settings),
-            problem,
-            errors,
-            notebook,
-            isolation,
-            watchdog.cpu_s,
-            watchdog.peak_mb,
-        )
-    finally:
-        box.remove()
+    options = kernel_options(settings, artifacts, timeout_s or settings.timeout_s)
+    name = f"{number}_submission.ipynb"  # the learner's file name never becomes a path
+    with kernel.GradedKernel(options, name) as graded:
+        run = graded.run(notebook)  # the kernel is dead; run.evidence is the trusted copy
+        verdicts = judged_verdicts(run.evidence, notebook, number, settings)
+    return NotebookOutcome(
+        verdicts, run.problem, run.cell_errors, notebook, run.confinement, run.cpu_s, run.peak_mb
+    )
 
 
 # --- Verdicts: the evidence judged outside the kernel (instructor.grade.judge) -----------------
 
 
-def evidence_folder(box: sandbox.Sandbox) -> Path:
-    """Where the kernel's checks store their evidence (config.ENV_EVIDENCE_DIR)."""
-    return box.run / "evidence"
+def judge_launch_prefix(settings: GradeSettings) -> list[str]:
+    """The command line before the judge's `python -I`: bubblewrap, unless `--isolation off`.
+
+    The judge runs no learner code, but it opens what a learner's kernel
+    wrote (Keras archives, arrays), so it is confined too: read-only views
+    of the repository, this environment, the weights and this worker's
+    judge inbox (the trusted copies); its private Keras homes writable; an
+    empty tmpfs as TMPDIR; no network; dying with its worker.
+    """
+    if settings.isolation == "off":
+        return []
+    folder = sandbox.judge_folder()
+    weights = Path(weights_dir(settings) or config.keras_models_dir()).resolve()
+    binary = bwrap.binary()
+    assert binary is not None, "confined() said bwrap works here"
+    mounts = bwrap.JudgeMounts(
+        read_only=[config.PROJECT_ROOT, weights, folder.inbox],
+        writable=[folder.homes],
+        scratch=Path(tempfile.gettempdir()),
+    )
+    return bwrap.judge_prefix(binary, mounts)
+
+
+def worker_judge(settings: GradeSettings) -> judge.Judge:
+    """This worker's judge process (started once, kept for every learner), confined."""
+    return judge.worker_judge(
+        weights_dir(settings), judge_launch_prefix(settings), sandbox.judge_folder().homes
+    )
 
 
 def judged_verdicts(
-    box: sandbox.Sandbox, notebook: nbformat.NotebookNode, number: str, settings: GradeSettings
+    evidence: Path | None,
+    notebook: nbformat.NotebookNode,
+    number: str,
+    settings: GradeSettings,
 ) -> list[dict]:
-    """The verdicts of one notebook, once its kernel is dead: the stored evidence of its
-    exercises judged by this worker's judge process, then the not-own-answer rule applied to
-    the submitted cells' source. A judge that dies or times out leaves those exercises not
-    graded (`error`); one that cannot start at all fails the task (graded again on resume)."""
+    """The verdicts of one notebook, once its kernel is dead.
+
+    `evidence` is the trusted copy of what its checks stored; this worker's
+    judge judges the exercises of notebook `number` found there, then the
+    not-own-answer rule is applied to the submitted cells' source (static,
+    here). A judge that dies or times out leaves those exercises not graded
+    (`error`); one that cannot start at all fails the task (graded again on
+    resume).
+    """
     exercises = [e.key for e in settings.exercises if e.notebook == number]
-    folder = evidence_folder(box)  # the sandbox lane hands its trusted copy here instead
-    present = [key for key in exercises if (folder / key).is_dir()]
+    present = [key for key in exercises if evidence is not None and (evidence / key).is_dir()]
     verdicts: list[dict] = []
     if present:
+        assert evidence is not None
         try:
-            verdicts = judge.worker_judge(weights_dir(settings)).judge(folder, exercises)
+            verdicts = worker_judge(settings).judge(evidence, exercises)
         except judge.JudgeFailed as failure:
             verdicts = judge.not_judged(present, f"the judge failed ({failure})")
     sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
     return judge.with_own_answers(verdicts, sources, number)
 
 
-def _isolation_report(box: sandbox.Sandbox, namespaces: bool) -> str:
-    """One line on how the kernel was confined, from what the launcher wrote."""
-    try:
-        report = json.loads((box.run / confine.CONFINEMENT_REPORT).read_text())
-    except (OSError, ValueError):
-        return "namespaces (unconfirmed)" if namespaces else "none (fallback)"
-    if not report.get("namespaces"):
-        return "none (fallback)"
-    writable = report.get("left_writable") or []
-    return "namespaces" + (f" (left writable: {', '.join(writable)})" if writable else "")
-
-
 def _no_verdict_reason(exercise: ExerciseInfo, outcome: NotebookOutcome) -> str:
     """Why a notebook that ran gave no verdict for `exercise`."""
-    call = f"graders.check_{exercise.key}"
+    call = config.grader_call(exercise.key)
     notebook = outcome.notebook
     cells = (
         [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and call in c.source]
@@ -287,6 +288,12 @@ def _no_verdict_reason(exercise: ExerciseInfo, outcome: NotebookOutcome) -> str:
     return reason + "."
 
 
+def _exercise_result(verdict: dict) -> ExerciseResult:
+    """A verdict as the CSV and the feedback keep it: bounded in messages and length."""
+    messages = [str(message)[:MAX_MESSAGE_CHARS] for message in verdict["messages"][:MAX_MESSAGES]]
+    return ExerciseResult(verdict["status"], messages)
+
+
 def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
     """Grade every notebook of one learner; one result, whatever the notebooks do."""
     started = time.monotonic()
@@ -298,34 +305,38 @@ def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
     redact = Redactor(dict(os.environ), keep=sandbox.PASSED_THROUGH_ENV)
     sandbox.Sandbox.sweep()  # what a killed worker on this machine left behind
     try:
+        confined(settings.isolation)  # a worker that cannot confine grades nobody
         wanted = [number for number in settings.notebooks() if number in task.notebooks]
         artifacts = (
             stand_in.phase1_stand_in(weights_dir(settings))
             if wanted and settings.phase1_stand_in
             else None
         )
+        deadline = time.monotonic() + settings.learner_deadline_s()
         isolation = set()
         for number in wanted:
             submitted = task.notebooks[number]
+            remaining = deadline - time.monotonic()
             if submitted.data is None:
                 outcome = NotebookOutcome([], submitted.problem or "could not be read")
+            elif remaining <= 0:
+                outcome = NotebookOutcome([], "not graded: the learner's time was up")
             else:
-                outcome = run_notebook(number, submitted.name, submitted.data, settings, artifacts)
+                timeout = min(settings.timeout_s, remaining)
+                outcome = run_notebook(number, submitted.data, settings, artifacts, timeout)
             if outcome.isolation:
                 isolation.add(outcome.isolation)
             result.cpu_s += outcome.cpu_s
             result.peak_mb = max(result.peak_mb, outcome.peak_mb)
             if outcome.problem:
                 result.problems.append(f"{number}: {outcome.problem}")
-            last = {
-                v["exercise"]: v for v in outcome.verdicts
-            }  # a later call replaces an earlier one
+            # A later call replaces an earlier one.
+            last = {v["exercise"]: v for v in outcome.verdicts}
             for exercise in settings.exercises:
                 if exercise.notebook != number:
                     continue
                 if exercise.key in last:
-                    verdict = last[exercise.key]
-                    exercises[exercise.key] = ExerciseResult(verdict["status"], verdict["messages"])
+                    exercises[exercise.key] = _exercise_result(last[exercise.key])
                 elif outcome.problem:
                     exercises[exercise.key] = ExerciseResult(
                         ERROR, [f"Not graded: notebook {number}: {outcome.problem}."]
@@ -335,9 +346,8 @@ def grade_learner(task: LearnerTask, settings: GradeSettings) -> LearnerResult:
                         FAILED, [_no_verdict_reason(exercise, outcome)]
                     )
         result.isolation = ", ".join(sorted(isolation))
-    except (
-        Exception
-    ) as error:  # the grading machinery failed, not the learner: graded again on resume
+    # The grading machinery failed, not the learner: graded again on resume.
+    except Exception as error:
         result.task_failed = True
         result.problems.append(f"grading failed: {type(error).__name__}: {error}")
     result.seconds = time.monotonic() - started

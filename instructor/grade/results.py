@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers import runtime
 from helpers.exercises import Exercise
 
 # The verdict words, imported from their home; notebook_run and feedback take them from here.
@@ -41,6 +41,11 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_TEXT = 2000
 REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 6
+# C0 and C1 controls (ESC starts terminal escapes), DEL, and the bidirectional overrides that
+# make text read differently from what it is.
+CONTROL_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 # One graded exercise (key: a CSV column, notebook "01", title): the registry's own type.
@@ -84,9 +89,14 @@ class LearnerResult:
         return INCOMPLETE if self.problems else GRADED
 
 
+def printable(text: str) -> str:
+    """`text` without control characters (terminal escapes, bidi overrides): safe to print or store."""
+    return CONTROL_CHARACTERS.sub("\ufffd", str(text))
+
+
 def one_line(text: str, limit: int = MAX_TEXT) -> str:
-    """Text made safe for one CSV cell: one line, bounded, never read as a formula."""
-    flat = re.sub(r"\s+", " ", str(text)).strip()
+    """Text made safe for one CSV cell: one line, bounded, no control characters, never a formula."""
+    flat = printable(re.sub(r"\s+", " ", str(text)).strip())
     flat = flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
     return "'" + flat if flat.startswith(FORMULA_STARTS) else flat
 
@@ -196,7 +206,7 @@ class GradeSheet:
             self.flush()
 
     def flush(self) -> None:
-        """Write every row: a temporary file next to the CSV, then an atomic rename."""
+        """Write every row in one step (runtime.write_atomically, flushed to disk)."""
         if not self._dirty and self.path.exists():
             return
         header = columns(self.exercises)
@@ -207,13 +217,7 @@ class GradeSheet:
         writer.writeheader()
         for learner in sorted(self.rows):
             writer.writerow({name: self.rows[learner].get(name, "") for name in header})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        runtime.write_atomically(self.path, buffer.getvalue(), durable=True)
         self._written_at = time.monotonic()
         self._dirty = False
 

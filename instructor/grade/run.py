@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from instructor.grade import feedback, submissions
+from instructor.grade import feedback, sandbox, stand_in, submissions
 from instructor.grade.results import (
     ERROR,
     ExerciseResult,
@@ -30,11 +30,14 @@ from instructor.grade.results import (
     LearnerResult,
     Redactor,
     learner_key,
+    printable,
 )
 from instructor.grade.tasks import GradeSettings
 
 # Tasks in flight per worker: enough to keep every worker busy, few enough to bound memory.
 TASKS_PER_WORKER = 2
+# How often the loop looks for results and for tasks past their deadline.
+WAIT_PERIOD_S = 1.0
 
 
 @dataclass
@@ -45,9 +48,8 @@ class RunReport:
     graded: int = 0
     skipped: int = 0  # already in the CSV (resumed)
     seconds_per_learner: list[float] = field(default_factory=list)
-    cpu_s_per_learner: list[float] = field(
-        default_factory=list
-    )  # CPU time of each learner's kernels
+    # CPU time of each learner's kernels.
+    cpu_s_per_learner: list[float] = field(default_factory=list)
     peak_kernel_mb: float = 0.0  # the largest resident memory one kernel reached
     wall_s: float = 0.0
     isolation: set[str] = field(default_factory=set)
@@ -112,6 +114,11 @@ def _record(
         report.isolation.add(result.isolation)
 
 
+def task_deadline_s(settings: GradeSettings) -> float:
+    """How long after it was sent a learner's task is given up (it may wait for one before it)."""
+    return TASKS_PER_WORKER * (settings.learner_deadline_s() + stand_in.BUILD_TIMEOUT_S)
+
+
 def _gather(
     client: Any,
     todo: list[submissions.LearnerFiles],
@@ -120,15 +127,19 @@ def _gather(
     feedback_dir: Path | None,
     bar: Any,
 ) -> None:
-    """Send the tasks a window at a time and record each result as it completes."""
-    from dask.distributed import as_completed
+    """Send the tasks a window at a time, record each result as it completes, give up on late ones.
+
+    A task past `task_deadline_s` (its worker stuck, say) is cancelled and
+    recorded as `error`, graded again on resume: the run always ends.
+    """
+    from dask.distributed import wait
 
     from instructor.grade.notebook_run import grade_learner
 
     redact = Redactor(dict(os.environ))
     pending = iter(todo)
-    in_flight: dict[str, tuple[Any, str]] = {}  # future key -> (future, learner)
-    completed = as_completed(loop=client.loop)
+    in_flight: dict[str, tuple[Any, str, float]] = {}  # future key -> (future, learner, sent at)
+    deadline_s = task_deadline_s(settings)
 
     def submit_next() -> None:
         files = next(pending, None)
@@ -140,28 +151,46 @@ def _gather(
                 pure=False,
                 key=f"grade-learner-{time.time_ns()}-{len(in_flight)}",
             )
-            in_flight[future.key] = (future, files.learner)
-            completed.add(future)
+            in_flight[future.key] = (future, files.learner, time.monotonic())
+
+    def finish(key: str, result: LearnerResult) -> None:
+        future, learner, _ = in_flight.pop(key)
+        future.release()
+        _record(report, redact.result(result), settings, feedback_dir)
+        bar.set_postfix_str(
+            f"{printable(learner[:20])}: {result.passed_count}/{len(settings.exercises)} passed"
+        )
+        bar.update()
+        submit_next()
 
     for _ in range(TASKS_PER_WORKER * _worker_count(client)):
         submit_next()
     try:
-        for future in completed:
-            _, learner = in_flight.pop(future.key)
+        while in_flight:
             try:
-                result = future.result()
-            except Exception as error:  # Dask gave up (KilledWorker), or the task broke
-                result = _failed(learner, settings, error)
-            future.release()
-            _record(report, redact.result(result), settings, feedback_dir)
-            bar.set_postfix_str(
-                f"{learner[:20]}: {result.passed_count}/{len(settings.exercises)} passed"
-            )
-            bar.update()
-            submit_next()
+                done, _ = wait(
+                    [future for future, _, _ in in_flight.values()],
+                    timeout=WAIT_PERIOD_S,
+                    return_when="FIRST_COMPLETED",
+                )
+            except TimeoutError:
+                done = set()
+            for future in done:
+                learner = in_flight[future.key][1]
+                try:
+                    result = future.result()
+                except Exception as error:  # Dask gave up (KilledWorker), or the task broke
+                    result = _failed(learner, settings, error)
+                finish(future.key, result)
+            now = time.monotonic()
+            for key, (future, learner, sent) in list(in_flight.items()):
+                if now - sent > deadline_s:
+                    client.cancel([future])
+                    late = TimeoutError(f"no result {deadline_s:.0f} s after it was sent")
+                    finish(key, _failed(learner, settings, late))
     finally:  # interrupted: no task keeps running for a result nobody will read
         if in_flight:
-            client.cancel([future for future, _ in in_flight.values()])
+            client.cancel([future for future, _, _ in in_flight.values()])
 
 
 def grade_class(
@@ -211,5 +240,8 @@ def grade_class(
                     _gather(client, todo, settings, report, feedback_dir, bar)
     finally:
         sheet.flush()  # also on Ctrl-C: what is done stays done
+        if scheduler is None:
+            # What local workers that were killed left (sandboxes, judge folders): theirs only.
+            sandbox.Sandbox.sweep()
     report.wall_s = time.monotonic() - started
     return report

@@ -1,42 +1,50 @@
-"""One notebook's sandbox: a fresh folder, a reduced environment, a confined kernel, a watchdog.
+"""One notebook's sandbox folder, its kernel's allow-listed environment, the judge's folder, and sweeping up.
 
-Layout of a sandbox (a new temporary folder per notebook, removed afterwards):
+Layout of a sandbox (a new private temporary folder per notebook, removed afterwards):
 
-    work/       the kernel's working directory: the submitted notebook and nothing else
-    home/       HOME; home/.keras/models holds copies of the instructor's weight files
-    artifacts/  ALPACA_ARTIFACTS_DIR: a copy of the phase-1 stand-in model (notebook 05)
-    run/        the verdicts file, the progress file, the kernel's connection file and sockets
-    tmp/        TMPDIR
+    owner.pid   the grading process that made it (for `sweep`); never visible to the kernel
+    control/    read-only to the kernel: its connection file, the sandbox's passwd and group
+    sockets/    where the kernel creates its Unix sockets; renamed away once the grader is
+                connected, so no path the grader ever resolves again is one the kernel wrote
+    work/       the kernel's folder, the only one it can write: the notebook, and .grading/
+                (evidence/ where its checks store what the judge needs, progress.json,
+                artifacts/ with the stand-in copies)
+    trusted/    the evidence copied out after the kernel is dead (safe_files.copy_out), when
+                there is no judge inbox to copy it into
+    home/, tmp/ HOME and TMPDIR, only with `--isolation off` (bwrap gives the kernel empty tmpfs)
 
-The kernel imports `helpers` from THIS repository (PYTHONPATH), never from
-the submission: nothing the learner sent besides the notebook is copied.
+Inside bwrap the kernel sees `control`, `sockets` and `work` at the same
+paths as the grader, and nothing else of the sandbox or of /tmp.
+
+Each grading worker process also has ONE judge folder (`judge_folder()`),
+swept like a sandbox when its worker died:
+
+    owner.pid   the worker process
+    inbox/      the trusted evidence copies, one folder per sandbox (read-only to the judge)
+    homes/      the judge process's private Keras home (writable by the judge only)
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from jupyter_client.manager import AsyncKernelManager
 
 from helpers import config
-from instructor.grade import confine
+from instructor.grade import bwrap, safe_files
 
 # Variables copied from the grading process when set: locale and time zone only.
 PASSED_THROUGH_ENV: tuple[str, ...] = ("LANG", "LC_ALL", "TZ")
-WATCHDOG_PERIOD_S = 0.2
 SANDBOX_PREFIX = "alpaca-grade-"
-OWNER_FILE = (
-    "owner.pid"  # the grading process that made the sandbox (the kernel may overwrite it: harmless)
-)
+JUDGE_PREFIX = f"{SANDBOX_PREFIX}judge-"
+OWNER_FILE = "owner.pid"
+MAX_OWNER_FILE_BYTES = 64
 
 
 @dataclass
@@ -46,62 +54,76 @@ class Sandbox:
     root: Path
 
     @property
+    def control(self) -> Path:
+        return self.root / "control"
+
+    @property
+    def sockets(self) -> Path:
+        return self.root / "sockets"
+
+    @property
     def work(self) -> Path:
         return self.root / "work"
+
+    @property
+    def grading(self) -> Path:
+        return self.work / ".grading"
+
+    @property
+    def evidence(self) -> Path:
+        return self.grading / "evidence"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.grading / "artifacts"
+
+    @property
+    def trusted(self) -> Path:
+        return self.root / "trusted"
 
     @property
     def home(self) -> Path:
         return self.root / "home"
 
     @property
-    def keras_home(self) -> Path:
-        return self.home / ".keras"
-
-    @property
-    def artifacts(self) -> Path:
-        return self.root / "artifacts"
-
-    @property
-    def run(self) -> Path:
-        return self.root / "run"
-
-    @property
     def tmp(self) -> Path:
         return self.root / "tmp"
 
     @property
-    def verdicts_file(self) -> Path:
-        return self.run / "verdicts.jsonl"
+    def connection_file(self) -> Path:
+        return self.control / "kernel.json"
 
     @classmethod
-    def create(cls, weights_dir: Path | None, artifacts_source: Path | None) -> Sandbox:
-        """A new sandbox seeded with copies of the weight files and of the phase-1 stand-in.
-
-        Copies, not links: a notebook may write to what is in its sandbox, and
-        must not be able to change the instructor's cache through it.
-        """
+    def create(cls, artifacts_source: Path | None) -> Sandbox:
+        """A new sandbox holding copies of the phase-1 stand-in (the notebook may overwrite them)."""
         sandbox = cls(Path(tempfile.mkdtemp(prefix=SANDBOX_PREFIX)))
         (sandbox.root / OWNER_FILE).write_text(str(os.getpid()))
         for folder in (
-            sandbox.work,
-            sandbox.keras_home / "models",
+            sandbox.control,
+            sandbox.sockets,
+            sandbox.evidence,
             sandbox.artifacts,
-            sandbox.run,
+            sandbox.home,
             sandbox.tmp,
         ):
             folder.mkdir(parents=True)
-        if weights_dir is not None:
-            for name in [*config.WEIGHT_FILES.values(), config.CLASS_INDEX_FILE]:
-                if (weights_dir / name).is_file():
-                    shutil.copyfile(weights_dir / name, sandbox.keras_home / "models" / name)
+        for name, text in bwrap.account_files().items():
+            (sandbox.control / name).write_text(text)
         if artifacts_source is not None:
             for item in artifacts_source.iterdir():
                 if item.is_file():
                     shutil.copyfile(item, sandbox.artifacts / item.name)
         return sandbox
 
+    def seed_weights(self, weights_dir: Path | None) -> None:
+        """Copies of the weight files in home/.keras/models (`--isolation off` only; bwrap binds them)."""
+        models = self.home / ".keras" / "models"
+        models.mkdir(parents=True, exist_ok=True)
+        for name, source in weight_files(weights_dir).items():
+            shutil.copyfile(source, models / name)
+
     def remove(self) -> None:
-        """Delete the sandbox and everything the notebook wrote into it."""
+        """Delete the sandbox and everything the notebook wrote into it (links are not followed)."""
         shutil.rmtree(self.root, ignore_errors=True)
 
     @staticmethod
@@ -109,13 +131,15 @@ class Sandbox:
         """Delete the sandboxes left by grading processes that died (a killed worker); return how many.
 
         A sandbox names the process that made it; one whose process is gone
-        can never be removed by it.
+        can never be removed by it. The owner file is read as a regular file
+        only: nothing planted there can block the sweep.
         """
         removed = 0
         for root in Path(tempfile.gettempdir()).glob(f"{SANDBOX_PREFIX}*"):
+            text = safe_files.read_text(root / OWNER_FILE, MAX_OWNER_FILE_BYTES)
             try:
-                owner = int((root / OWNER_FILE).read_text())
-            except (OSError, ValueError):
+                owner = int(text or "")
+            except ValueError:
                 continue  # not ours, or still being made
             if not psutil.pid_exists(owner):
                 shutil.rmtree(root, ignore_errors=True)
@@ -123,21 +147,74 @@ class Sandbox:
         return removed
 
 
+@dataclass
+class JudgeFolder:
+    """This worker's judge folder (see the module docstring)."""
+
+    root: Path
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def homes(self) -> Path:
+        return self.root / "homes"
+
+    @classmethod
+    def create(cls) -> JudgeFolder:
+        """A new judge folder owned by this process."""
+        folder = cls(Path(tempfile.mkdtemp(prefix=JUDGE_PREFIX)))
+        (folder.root / OWNER_FILE).write_text(str(os.getpid()))
+        folder.inbox.mkdir()
+        folder.homes.mkdir()
+        return folder
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+_JUDGE_FOLDERS: dict[tuple[int, str], JudgeFolder] = {}
+
+
+def judge_folder() -> JudgeFolder:
+    """This process's judge folder (in the current temporary directory), made once, removed at exit."""
+    key = (os.getpid(), tempfile.gettempdir())
+    folder = _JUDGE_FOLDERS.get(key)
+    if folder is None or not folder.root.is_dir():
+        folder = _JUDGE_FOLDERS[key] = JudgeFolder.create()
+        atexit.register(folder.remove)  # registered before the judge's close: runs after it
+    return folder
+
+
+def weight_files(weights_dir: Path | None) -> dict[str, Path]:
+    """The instructor's weight files (and class index) a kernel may read, by name."""
+    if weights_dir is None:
+        return {}
+    names = [*config.WEIGHT_FILES.values(), config.CLASS_INDEX_FILE]
+    return {name: weights_dir / name for name in names if (weights_dir / name).is_file()}
+
+
 def kernel_environment(
-    sandbox: Sandbox, notebook_name: str, extra: dict[str, str] | None = None
+    sandbox: Sandbox, notebook_name: str, confined: bool, extra: dict[str, str] | None = None
 ) -> dict[str, str]:
     """The kernel's whole environment: an allow-list, never the instructor's own variables.
 
     Tokens, credentials and anything else the instructor has set do not reach
     the learner's code; `extra` adds names the instructor passed on purpose.
+    No PYTHONPATH: the kernel imports `helpers` from the environment's
+    installed (editable) package, which is read-only inside the sandbox.
     """
-    python_bin = str(Path(sys.executable).parent)
+    home = bwrap.SANDBOX_HOME if confined else str(sandbox.home)
     environment = {
-        "PATH": os.pathsep.join([python_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
-        "HOME": str(sandbox.home),
-        "KERAS_HOME": str(sandbox.keras_home),
-        "TMPDIR": str(sandbox.tmp),
-        "PYTHONPATH": str(config.PROJECT_ROOT),  # this repository's helpers, first on sys.path
+        "PATH": os.pathsep.join(
+            [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+        ),
+        "HOME": home,
+        "USER": bwrap.SANDBOX_USER,
+        "LOGNAME": bwrap.SANDBOX_USER,
+        "KERAS_HOME": f"{home}/.keras",
+        "TMPDIR": "/tmp" if confined else str(sandbox.tmp),
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -145,131 +222,13 @@ def kernel_environment(
         "MPLBACKEND": "Agg",
         "JPY_SESSION_NAME": notebook_name,
         config.ENV_WIDGETS_MODE: "static",
-        config.ENV_PROGRESS_FILE: str(sandbox.run / "progress.json"),
+        config.ENV_PROGRESS_FILE: str(sandbox.grading / "progress.json"),
         config.ENV_ARTIFACTS_DIR: str(sandbox.artifacts),
-        config.ENV_VERDICTS_FILE: str(sandbox.verdicts_file),
+        config.ENV_EVIDENCE_DIR: str(sandbox.evidence),
     }
-    environment.setdefault("LANG", "C.UTF-8")
+    environment["LANG"] = "C.UTF-8"
     for name in PASSED_THROUGH_ENV:
         if name in os.environ:
             environment[name] = os.environ[name]
     environment.update(extra or {})
     return environment
-
-
-class ConfinedKernelManager(AsyncKernelManager):
-    """A `python3` kernel started through `instructor.grade.confine` (see there).
-
-    Asynchronous, as nbclient expects: with a blocking client, waiting for a
-    message would stall nbclient's loop, and a killed kernel would never be noticed.
-    """
-
-    launch_prefix: list[str] = []
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        """The kernel's usual command line, behind the confinement launcher."""
-        return [*self.launch_prefix, *super().format_kernel_cmd(extra_arguments)]
-
-
-def kernel_manager(sandbox: Sandbox, namespaces: bool) -> ConfinedKernelManager:
-    """A kernel manager whose kernel starts confined to `sandbox`.
-
-    In a new network namespace the kernel cannot reach the grading process's
-    TCP ports, so it talks over Unix sockets in `sandbox/run` instead.
-    """
-    options: dict[str, object] = {
-        "kernel_name": "python3",
-        "connection_file": str(sandbox.run / "kernel.json"),
-    }
-    if namespaces:
-        options.update(transport="ipc", ip=str(sandbox.run / "k"))
-    manager = ConfinedKernelManager(**options)
-    manager.launch_prefix = confine.launch_prefix(sandbox.root, namespaces)
-    return manager
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a process and all its descendants (children first collected, then all killed)."""
-    try:
-        root = psutil.Process(pid)
-        family = [*root.children(recursive=True), root]
-    except psutil.Error:
-        return
-    for process in family:
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(family, timeout=5)
-
-
-def tree_usage(pid: int) -> tuple[float, float]:
-    """Resident memory (MiB) and CPU time (user + system, s) of a process and its descendants."""
-    try:
-        root = psutil.Process(pid)
-        family = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0, 0.0
-    rss = cpu = 0.0
-    for process in family:
-        try:
-            with process.oneshot():
-                rss += process.memory_info().rss
-                times = process.cpu_times()
-                cpu += times.user + times.system
-        except psutil.Error:
-            pass
-    return rss / 1024**2, cpu
-
-
-@dataclass
-class Watchdog:
-    """Kills a kernel's process tree past a wall-clock deadline or a resident-memory ceiling.
-
-    RLIMIT_AS would not do: TensorFlow reserves far more virtual memory than
-    it uses. The watchdog polls the tree's RSS instead; `reason` says why it
-    killed ("timeout" or "memory"), None when it did not.
-    """
-
-    kernel_pid: Callable[[], int | None]
-    timeout_s: float
-    memory_mb: float
-    reason: str | None = None
-    peak_mb: float = 0.0
-    cpu_s: float = 0.0  # the tree's CPU time (user + system) when last seen
-    started: float = field(default_factory=time.monotonic)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> Watchdog:
-        self._thread = threading.Thread(
-            target=self._watch, name="alpaca-grade-watchdog", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(WATCHDOG_PERIOD_S):
-            pid = self.kernel_pid()
-            if pid is not None:
-                rss, cpu = tree_usage(pid)
-                self.cpu_s = max(self.cpu_s, cpu)
-                self.peak_mb = max(self.peak_mb, rss)
-                if rss > self.memory_mb:
-                    self._kill(pid, "memory")
-                    return
-            if time.monotonic() - self.started > self.timeout_s:
-                if pid is not None:
-                    self._kill(pid, "timeout")
-                else:
-                    self.reason = "timeout"
-                return
-
-    def _kill(self, pid: int, reason: str) -> None:
-        self.reason = reason
-        kill_tree(pid)

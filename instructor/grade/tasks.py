@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from helpers import config
 from instructor.grade.results import ExerciseInfo
 
-ISOLATION_MODES: tuple[str, ...] = ("auto", "namespaces", "off")
+# "bwrap": every kernel confined by bubblewrap, the run refuses where it cannot be;
+# "off": no confinement at all (inside a container that is the isolation, say).
+ISOLATION_MODES: tuple[str, ...] = ("bwrap", "off")
+# Processes and threads one kernel may have (TensorFlow starts a few dozen threads).
+MAX_KERNEL_TASKS = 1024
+# What one kernel may write into its folder (the notebook, its evidence, saved models).
+KERNEL_DISK_MB = 1024.0
+# Added to each notebook's timeout for a learner's whole task (sandbox set-up, evidence, clean-up).
+LEARNER_MARGIN_S = 60.0
 
 
 @dataclass
@@ -21,16 +29,21 @@ class GradeSettings:
     exercises: list[ExerciseInfo]
     timeout_s: float = config.GRADE_NOTEBOOK_TIMEOUT_S
     memory_mb: float = config.GRADE_MEMORY_LIMIT_MB
-    isolation: str = "auto"
+    isolation: str = "bwrap"
+    max_tasks: int = MAX_KERNEL_TASKS
+    disk_mb: float = KERNEL_DISK_MB
     weights_dir: str | None = None  # the worker's Keras cache when None
     pass_env: dict[str, str] = field(default_factory=dict)  # extra kernel variables, on purpose
-    phase1_stand_in: bool = (
-        True  # give kernels the phase-1 stand-in (see stand_in.py); tests of the plumbing skip it
-    )
+    # Give kernels the phase-1 stand-in (see stand_in.py); tests of the plumbing skip it.
+    phase1_stand_in: bool = True
 
     def notebooks(self) -> list[str]:
         """The notebook numbers that hold graded exercises ("01", "02", ...)."""
         return sorted({exercise.notebook for exercise in self.exercises})
+
+    def learner_deadline_s(self) -> float:
+        """Wall clock for one learner's whole task: every notebook's timeout, plus a margin."""
+        return len(self.notebooks()) * (self.timeout_s + LEARNER_MARGIN_S)
 
 
 @dataclass
