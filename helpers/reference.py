@@ -90,13 +90,18 @@ def data_augmenter() -> keras.Sequential:
 def alpaca_model(
     image_shape: tuple[int, int] = config.IMG_SIZE,
     data_augmentation: keras.Layer | None = None,
+    weights: str | None = "imagenet",
 ) -> keras.Model:
-    """Notebook 04: MobileNetV2 (frozen, ImageNet weights) with a one-logit head."""
+    """Notebook 04: MobileNetV2 (frozen, ImageNet weights) with a one-logit head.
+
+    `weights=None` builds the same network from random weights: the baseline
+    that shows what the ImageNet weights are worth (benchmarks/cross_validation.py).
+    """
     if data_augmentation is None:
         data_augmentation = data_augmenter()
     input_shape = tuple(image_shape) + (3,)
     base_model = keras.applications.MobileNetV2(
-        input_shape=input_shape, include_top=False, weights="imagenet"
+        input_shape=input_shape, include_top=False, weights=weights
     )
     base_model.trainable = False
 
