@@ -180,6 +180,11 @@ def unfreeze_for_fine_tuning(
     notebook compares with the course's choice, config.FREEZE_BATCHNORM_IN_FINE_TUNING).
     """
     base_model = find_base_model(model)
+    # On the TensorFlow backend `base_model.trainable = True` does nothing at all when the base
+    # is already trainable (TensorFlow's AutoTrackable skips an assignment whose value `is` the
+    # current one), so layers frozen one by one before, such as BatchNorm, would stay frozen.
+    # Going through False makes the True reach every layer, whatever was set before.
+    base_model.trainable = False
     base_model.trainable = True
     for layer in base_model.layers[:fine_tune_at]:
         layer.trainable = False
