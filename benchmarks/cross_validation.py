@@ -233,6 +233,7 @@ def _continue(
         # The optimizer's rate is a variable the compiled step reads: a sweep's rate without
         # a second compile.
         model.optimizer.learning_rate.assign(float(continuation["learning_rate"]))
+    _check_trainable(model, continuation)
     eval_epochs = sorted(int(e) for e in continuation.get("eval_epochs", [continuation["epochs"]]))
     start = int(continuation["from_epoch"])
     done = start
@@ -240,6 +241,27 @@ def _continue(
         done = _fit_to(model, train, done, start + epochs)
         name = arm_name(continuation["name"], epochs, eval_epochs)
         arms[name] = heldout_logits(model, heldout, heldout_ids)
+
+
+def _check_trainable(model: Any, continuation: dict[str, Any]) -> None:
+    """Refuse to train a continuation whose base layers are not set up as it says."""
+    from keras import layers
+
+    from helpers import reference
+
+    for index, layer in enumerate(reference.find_base_model(model).layers):
+        if continuation["train"] == "head":
+            expected = False
+        else:
+            is_norm = isinstance(layer, layers.BatchNormalization)
+            expected = index >= int(continuation["fine_tune_at"]) and not (
+                is_norm and continuation["freeze_batchnorm"]
+            )
+        if layer.trainable != expected:
+            raise RuntimeError(
+                f"{continuation['name']}: base layer {index} ({layer.name}) has "
+                f"trainable={layer.trainable}, expected {expected}"
+            )
 
 
 def _feature_arms(
