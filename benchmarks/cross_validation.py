@@ -172,7 +172,7 @@ def augmenter(recipe: dict[str, Any]) -> Any:
     from helpers import config, reference
 
     if not recipe["augment"]:
-        return keras.Sequential([], name="data_augmentation")
+        return layers.Identity(name="data_augmentation")  # an empty Sequential cannot be built
     if recipe["flip"] and recipe["rotation"] == config.ROTATION_FACTOR:
         return reference.data_augmenter()
     steps = [layers.RandomFlip("horizontal")] if recipe["flip"] else []
@@ -188,22 +188,75 @@ def _fit_to(model: Any, train: Any, done: int, target: int) -> int:
     return max(done, target)
 
 
+def _feature_head(n_features: int, dropout: bool) -> Any:
+    """A classifier on pooled features: the course's head (dropout + one logit) or a linear probe."""
+    import keras
+    from keras import layers
+
+    from helpers import config, reference
+
+    stack = [keras.Input(shape=(n_features,))]
+    stack += [layers.Dropout(config.DROPOUT_RATE)] if dropout else []
+    classifier = keras.Sequential([*stack, layers.Dense(1)])
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.BASE_LEARNING_RATE),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[reference.logit_accuracy()],
+    )
+    return classifier
+
+
 def _train_phase1(
-    recipe: dict[str, Any], train: Any, heldout: Any, heldout_ids: list[str], arms: dict
+    recipe: dict[str, Any],
+    train: Any,
+    heldout: Any,
+    heldout_ids: list[str],
+    arms: dict,
+    cached: tuple[Any, Any, Any] | None = None,
 ) -> tuple[Any, dict[int, list[Any]]]:
-    """The course's phase 1; logits at the recipe's epochs; weights where continuations start."""
+    """The course's phase 1; logits at the recipe's epochs; weights where continuations start.
+
+    Without augmentation, and with `cached` = (training features, their labels,
+    held-out features in the order of `heldout_ids`), the
+    head trains on the cached pooled features instead of running the frozen
+    base on every image every epoch: with the base frozen (inference mode) and
+    no augmentation the model computes the same function, so only the order of
+    the random draws differs. Its weights go into the course's model, which
+    then gives the held-out logits and the continuations' starting point.
+    """
+    import numpy as np
+
     from helpers import config, reference
 
     model = reference.alpaca_model(config.IMG_SIZE, augmenter(recipe))
     reference.compile_for_phase1(model)
+    on_features = cached is not None and not recipe["augment"]
+    head = _feature_head(cached[0].shape[1], dropout=True) if on_features else None
     starts = {int(c["from_epoch"]) for c in recipe["continuations"]}
     eval_epochs = sorted(int(e) for e in recipe["phase1_eval_epochs"])
     snapshots, done = {}, 0
     for epoch in sorted(starts | set(eval_epochs)):
-        done = _fit_to(model, train, done, epoch)
+        if head is not None:
+            if epoch > done:
+                head.fit(
+                    *cached[:2],
+                    epochs=epoch,
+                    initial_epoch=done,
+                    batch_size=config.BATCH_SIZE,
+                    verbose=0,
+                )
+                done = epoch
+            model.layers[-1].set_weights(head.layers[-1].get_weights())
+        else:
+            done = _fit_to(model, train, done, epoch)
         if epoch in eval_epochs:
             name = arm_name(ARM_HEAD, epoch, eval_epochs)
             arms[name] = heldout_logits(model, heldout, heldout_ids)
+            if head is not None:  # the same function, or the shortcut is wrong
+                from_features = np.asarray(head.predict_on_batch(cached[2])).reshape(-1)
+                gap = np.max(np.abs(from_features - np.array(list(arms[name].values()))))
+                if gap > 1e-3:
+                    raise RuntimeError(f"head on cached features differs from the model by {gap}")
         if epoch in starts:
             snapshots[epoch] = model.get_weights()
     return model, snapshots
@@ -274,21 +327,12 @@ def _feature_arms(
     arms: dict,
 ) -> None:
     """The linear probe and the course's head on cached pooled features (notebook 04's way)."""
-    import keras
     import numpy as np
-    from keras import layers
 
-    from helpers import config, reference
+    from helpers import config
 
     def train_and_read(name: str, dropout: bool, eval_epochs: Sequence[int]) -> None:
-        stack = [keras.Input(shape=(features.shape[1],))]
-        stack += [layers.Dropout(config.DROPOUT_RATE)] if dropout else []
-        classifier = keras.Sequential([*stack, layers.Dense(1)])
-        classifier.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=config.BASE_LEARNING_RATE),
-            loss=keras.losses.BinaryCrossentropy(from_logits=True),
-            metrics=[reference.logit_accuracy()],
-        )
+        classifier = _feature_head(features.shape[1], dropout)
         done = 0
         for epochs in sorted(eval_epochs):
             classifier.fit(
@@ -384,7 +428,7 @@ def run(
         seconds.setdefault(part, []).append(time.perf_counter() - started)
 
     features = None
-    if recipe["probe_epochs"] or recipe["head_no_aug_epochs"]:
+    if recipe["probe_epochs"] or recipe["head_no_aug_epochs"] or not recipe["augment"]:
         started = time.perf_counter()
         features, feature_ids = pooled_features_by_image(directory)
         if feature_ids != ids:
@@ -428,7 +472,16 @@ def run(
             model, snapshots = None, {}
             if recipe["phase1_eval_epochs"] or recipe["continuations"]:
                 started = time.perf_counter()
-                model, snapshots = _train_phase1(recipe, train, heldout, heldout_ids, fold_arms)
+                cached = None
+                if features is not None:
+                    cached = (
+                        features[train_rows],
+                        label_array[train_rows],
+                        features[heldout_by_row],
+                    )
+                model, snapshots = _train_phase1(
+                    recipe, train, heldout, heldout_ids, fold_arms, cached
+                )
                 timed("phase1", started)
             for continuation in recipe["continuations"]:
                 started = time.perf_counter()
