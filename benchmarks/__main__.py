@@ -24,7 +24,10 @@ from benchmarks.child import ChildFailed, child_environment, run_json
 from helpers import config
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.json"
-BENCHMARK_SEEDS = (config.SEED, config.SEED + 1, config.SEED + 2)
+# The 80/20 training run (the notebooks' own split): speed figures and one accuracy per phase on
+# its 65 validation images. One seed: accuracy is judged by cross-validation (CV_SEEDS below),
+# and the time saved goes to it.
+BENCHMARK_SEEDS = (config.SEED,)
 SEED_RUN_TIMEOUT_S = 900
 BOUNDS_TIMEOUT_S = 600
 GRADERS_TIMEOUT_S = 600
@@ -36,9 +39,10 @@ GRADING_LEARNERS, GRADING_WORKERS = 8, 2
 CV_FOLDS = 5
 CV_SEEDS = (config.SEED, config.SEED + 1, config.SEED + 2)
 CV_SEED_TIMEOUT_S = 1500
-# The weights=None baseline trains the whole network: one seed, few epochs (a cheap figure,
-# labelled so in the printout; benchmarks/README.md gives the sweep's longer runs).
+# The weights=None baseline trains the whole network: one seed, two of the five folds, few
+# epochs (a cheap figure, labelled so in the printout; benchmarks/README.md gives longer runs).
 SCRATCH_EPOCHS = 5
+SCRATCH_FOLDS = (0, 1)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -115,7 +119,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
             "cv_phase1_epochs": config.INITIAL_EPOCHS,
             "cv_fine_tune_epochs": config.FINE_TUNE_EPOCHS,
             "scratch_seeds": [config.SEED],
-            "scratch_folds": list(range(CV_FOLDS)),
+            "scratch_folds": list(SCRATCH_FOLDS),
             "scratch_epochs": SCRATCH_EPOCHS,
         }
     for key in ("phase1_epochs", "fine_tune_epochs"):
