@@ -27,10 +27,13 @@ class Target:
         return value >= self.limit if self.direction == ">=" else value <= self.limit
 
 
-# The issue's targets, for a 2-core CPU with the stand-in weights (issue 5).
+# The issue's targets, for a 2-core CPU with the stand-in weights (issue 5). Accuracy is judged
+# by cross-validation over all 327 images (issue 18: benchmarks/cv_figures.py), no longer on the
+# 65 validation images of one split: the fine-tuned model must beat what a linear probe gets
+# from the same frozen features (0.93-0.95 by cross-validation with the stand-in weights).
 TARGETS: tuple[Target, ...] = (
-    Target("val_acc_final_mean", ">=", 0.97),
-    Target("val_acc_phase1_mean", ">=", 0.90),
+    Target("val_acc_cv_final_mean", ">=", 0.96),
+    Target("val_acc_cv_phase1_mean", ">=", 0.90),
     Target("phase1_over_bound", "<=", 1.15, "x"),
     Target("finetune_over_bound", "<=", 1.15, "x"),
     Target("course_wall_s", "<=", 240.0, "s"),
@@ -71,6 +74,10 @@ TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("finetune_epoch_s", "s"),
     ("phase1_over_bound", "x"),
     ("finetune_over_bound", "x"),
+    ("val_acc_cv_phase1_mean", ""),
+    ("val_acc_cv_final_mean", ""),
+    ("val_acc_cv_probe_mean", ""),
+    ("fine_tuning_gain_cv", "+"),
     ("val_acc_phase1_mean", ""),
     ("val_acc_final_mean", ""),
     ("val_acc_control_mean", ""),

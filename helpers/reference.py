@@ -77,14 +77,28 @@ def data_augmenter() -> keras.Sequential:
 def alpaca_model(
     image_shape: tuple[int, int] = config.IMG_SIZE,
     data_augmentation: keras.Layer | None = None,
+    weights: str | None = "imagenet",
 ) -> keras.Model:
     """Notebook 04's answer: MobileNetV2 (frozen, ImageNet weights) with a one-logit head.
 
     It calls the base with `training=False`, as the original assignment asks; on
     Keras 3 `fit` overrides that flag (keras-team/keras issue 20285), so it does
     not keep BatchNorm in inference mode once layers are unfrozen.
+
+    `weights=None` gives the same network with the base's weights drawn at random
+    (Keras' own initialisation): the baseline that shows what the ImageNet weights
+    are worth (benchmarks/cross_validation.py).
     """
-    return answers.alpaca_model(image_shape, data_augmentation)
+    model = answers.alpaca_model(image_shape, data_augmentation)
+    if weights is None:
+        base_model = find_base_model(model)
+        untrained = keras.applications.MobileNetV2(
+            input_shape=tuple(image_shape) + (3,), include_top=False, weights=None
+        )
+        base_model.set_weights(untrained.get_weights())
+    elif weights != "imagenet":
+        raise ValueError(f"weights must be 'imagenet' or None, not {weights!r}.")
+    return model
 
 
 def find_base_model(model: keras.Model) -> keras.Model:
@@ -149,6 +163,11 @@ def unfreeze_for_fine_tuning(
     `freeze_batchnorm` keeps the BatchNorm layers frozen too (the variant the
     notebook compares with the course's choice, config.FREEZE_BATCHNORM_IN_FINE_TUNING).
     """
+    # On the TensorFlow backend `base_model.trainable = True` does nothing at all when the base
+    # is already trainable (TensorFlow's AutoTrackable skips an assignment whose value `is` the
+    # current one), so layers frozen one by one before, such as BatchNorm, would stay frozen.
+    # Going through False first makes the answer's True reach every layer.
+    find_base_model(model).trainable = False
     loss_function, optimizer, metrics = answers.prepare_fine_tuning(model, fine_tune_at)
     if freeze_batchnorm:
         freeze_batch_norm(find_base_model(model))
