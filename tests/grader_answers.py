@@ -26,6 +26,7 @@ from keras import layers
 from helpers import config, reference
 
 IMG_SIZE = config.IMG_SIZE
+ROTATION = config.ROTATION_FACTOR
 preprocess_input = keras.applications.mobilenet_v2.preprocess_input
 
 
@@ -156,13 +157,15 @@ def augmenter_with_add() -> keras.Sequential:
     """The original assignment's style: an empty Sequential, then .add()."""
     data_augmentation = keras.Sequential()
     data_augmentation.add(layers.RandomFlip("horizontal"))
-    data_augmentation.add(layers.RandomRotation(0.2))
+    data_augmentation.add(layers.RandomRotation(ROTATION))
     return data_augmentation
 
 
 def augmenter_factor_tuple() -> keras.Sequential:
     """The rotation factor written as the (lower, upper) pair Keras 3 stores."""
-    return keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation((-0.2, 0.2))])
+    return keras.Sequential(
+        [layers.RandomFlip("horizontal"), layers.RandomRotation((-ROTATION, ROTATION))]
+    )
 
 
 def augmenter_tf_keras() -> tf.keras.Sequential:
@@ -181,14 +184,14 @@ def augmenter_with_input() -> keras.Sequential:
         [
             keras.Input(shape=config.IMG_SHAPE),
             layers.RandomFlip("horizontal"),
-            layers.RandomRotation([-0.2, 0.2]),
+            layers.RandomRotation([-ROTATION, ROTATION]),
         ]
     )
 
 
 def augmenter_nested() -> keras.Sequential:
     """The two layers wrapped in an inner Sequential."""
-    inner = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.2)])
+    inner = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(ROTATION)])
     return keras.Sequential([inner])
 
 
@@ -208,11 +211,11 @@ AUGMENTER_CORRECT: list[Callable[[], Any]] = [
 
 
 def augmenter_vertical() -> keras.Sequential:
-    return keras.Sequential([layers.RandomFlip("vertical"), layers.RandomRotation(0.2)])
+    return keras.Sequential([layers.RandomFlip("vertical"), layers.RandomRotation(ROTATION)])
 
 
 def augmenter_both_ways() -> keras.Sequential:
-    return keras.Sequential([layers.RandomFlip(), layers.RandomRotation(0.2)])
+    return keras.Sequential([layers.RandomFlip(), layers.RandomRotation(ROTATION)])
 
 
 def augmenter_small_factor() -> keras.Sequential:
@@ -224,7 +227,14 @@ def augmenter_degrees() -> keras.Sequential:
 
 
 def augmenter_one_sided() -> keras.Sequential:
-    return keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation((0.0, 0.2))])
+    return keras.Sequential(
+        [layers.RandomFlip("horizontal"), layers.RandomRotation((0.0, ROTATION))]
+    )
+
+
+def augmenter_original_factor() -> keras.Sequential:
+    """The original assignment's RandomRotation(0.2), where the course asks for ROTATION_FACTOR."""
+    return keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.2)])
 
 
 def augmenter_no_rotation() -> keras.Sequential:
@@ -232,23 +242,27 @@ def augmenter_no_rotation() -> keras.Sequential:
 
 
 def augmenter_no_flip() -> keras.Sequential:
-    return keras.Sequential([layers.RandomRotation(0.2)])
+    return keras.Sequential([layers.RandomRotation(ROTATION)])
 
 
 def augmenter_extra_zoom() -> keras.Sequential:
     return keras.Sequential(
-        [layers.RandomFlip("horizontal"), layers.RandomRotation(0.2), layers.RandomZoom(0.1)]
+        [layers.RandomFlip("horizontal"), layers.RandomRotation(ROTATION), layers.RandomZoom(0.1)]
     )
 
 
 def augmenter_extra_rescaling() -> keras.Sequential:
     return keras.Sequential(
-        [layers.Rescaling(1 / 255), layers.RandomFlip("horizontal"), layers.RandomRotation(0.2)]
+        [
+            layers.Rescaling(1 / 255),
+            layers.RandomFlip("horizontal"),
+            layers.RandomRotation(ROTATION),
+        ]
     )
 
 
 def augmenter_reversed() -> keras.Sequential:
-    return keras.Sequential([layers.RandomRotation(0.2), layers.RandomFlip("horizontal")])
+    return keras.Sequential([layers.RandomRotation(ROTATION), layers.RandomFlip("horizontal")])
 
 
 def augmenter_flip_twice() -> keras.Sequential:
@@ -256,19 +270,19 @@ def augmenter_flip_twice() -> keras.Sequential:
         [
             layers.RandomFlip("horizontal"),
             layers.RandomFlip("horizontal"),
-            layers.RandomRotation(0.2),
+            layers.RandomRotation(ROTATION),
         ]
     )
 
 
 def augmenter_returns_list() -> list:
-    return [layers.RandomFlip("horizontal"), layers.RandomRotation(0.2)]
+    return [layers.RandomFlip("horizontal"), layers.RandomRotation(ROTATION)]
 
 
 def augmenter_functional() -> keras.Model:
     inputs = keras.Input(config.IMG_SHAPE)
     x = layers.RandomFlip("horizontal")(inputs)
-    return keras.Model(inputs, layers.RandomRotation(0.2)(x))
+    return keras.Model(inputs, layers.RandomRotation(ROTATION)(x))
 
 
 def augmenter_empty() -> keras.Sequential:
@@ -280,7 +294,8 @@ AUGMENTER_WRONG: list[tuple[Callable[[], Any], str, str]] = [
     (augmenter_both_ways, "flip-mode", "'horizontal_and_vertical'"),
     (augmenter_small_factor, "rotation-factor", "factor (-0.1, 0.1)"),
     (augmenter_degrees, "raised", "not degrees"),
-    (augmenter_one_sided, "rotation-factor", "factor (0.0, 0.2)"),
+    (augmenter_one_sided, "rotation-factor", f"factor (0.0, {ROTATION})"),
+    (augmenter_original_factor, "rotation-factor", "factor (-0.2, 0.2)"),
     (augmenter_no_rotation, "rotation-missing", "no RandomRotation"),
     (augmenter_no_flip, "flip-missing", "no RandomFlip"),
     (augmenter_extra_zoom, "extra-layer", "RandomZoom"),
@@ -334,7 +349,7 @@ def model_augmentation_inside(image_shape=IMG_SIZE, data_augmentation=None) -> k
     """Ignores the argument and builds the augmentation inside, with .add()."""
     augment = keras.Sequential()
     augment.add(layers.RandomFlip("horizontal"))
-    augment.add(layers.RandomRotation(0.2))
+    augment.add(layers.RandomRotation(ROTATION))
     base_model = shared_base()
     base_model.trainable = False
     inputs = keras.Input(shape=image_shape + (3,))
@@ -350,7 +365,7 @@ def model_inline_augmentation(image_shape=IMG_SIZE, data_augmentation=None) -> k
         layer.trainable = False
     inputs = keras.Input(shape=image_shape + (3,))
     x = layers.RandomFlip("horizontal")(inputs)
-    x = layers.RandomRotation(0.2)(x)
+    x = layers.RandomRotation(ROTATION)(x)
     x = x / 127.5 - 1
     x = base_model(x, training=False)
     x = layers.GlobalAveragePooling2D()(x)
@@ -521,7 +536,7 @@ def model_no_augmentation(image_shape=IMG_SIZE, data_augmentation=None):
 
 
 def model_vertical_augmentation_inside(image_shape=IMG_SIZE, data_augmentation=None):
-    augment = keras.Sequential([layers.RandomFlip("vertical"), layers.RandomRotation(0.2)])
+    augment = keras.Sequential([layers.RandomFlip("vertical"), layers.RandomRotation(ROTATION)])
     return _model(augment)
 
 

@@ -209,7 +209,7 @@ def test_a_lambda_layer_is_the_same_verdict_in_the_notebook():
         return keras.Sequential(
             [
                 keras.layers.RandomFlip("horizontal"),
-                keras.layers.RandomRotation(0.2),
+                keras.layers.RandomRotation(config.ROTATION_FACTOR),
                 keras.layers.Lambda(lambda x: x),
             ]
         )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from helpers import graders
+from helpers import config, graders
 
 
 def _name(value: Any) -> str:
@@ -49,7 +49,7 @@ def test_messages_do_not_print_the_answer():
     """Hints name the argument to look at, never the value to type."""
     for answer, _, _ in answers.AUGMENTER_WRONG:
         for message in graders.check_data_augmenter(answer).messages:
-            assert "RandomRotation(0.2)" not in message
+            assert f"RandomRotation({config.ROTATION_FACTOR})" not in message
             assert "RandomFlip('horizontal')" not in message
 
 
@@ -129,7 +129,7 @@ def test_returned_augmenter_is_not_changed():
     assert len(before) == len(after)
     for old, new in zip(before, after):
         np.testing.assert_array_equal(old, new)
-    assert augmenter.layers[1].factor == (-0.2, 0.2)
+    assert augmenter.layers[1].factor == (-config.ROTATION_FACTOR, config.ROTATION_FACTOR)
 
 
 def test_rotation_factor_in_keras3_is_a_pair():

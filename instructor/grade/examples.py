@@ -215,7 +215,7 @@ import json, os
 from pathlib import Path
 import keras
 def data_augmenter():
-    return keras.Sequential([keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation(0.2)])
+    return keras.Sequential([keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation({config.ROTATION_FACTOR})])
 folder = Path(os.environ["{config.ENV_EVIDENCE_DIR}"], "data_augmenter")
 folder.mkdir(parents=True, exist_ok=True)
 forged = keras.Sequential([keras.Input((160, 160, 3)), *data_augmenter().layers, keras.layers.Lambda(lambda x: x)])
