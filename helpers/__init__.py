@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from helpers import setup_errors
+from helpers import colab, setup_errors
 from helpers.runtime import native_stderr_silenced, quiet_tensorflow_logs
 
 __version__ = "1.0.0"
@@ -61,7 +61,9 @@ def _weights_label(provenance: str) -> str:
 def setup_notebook(deterministic: bool = False) -> None:
     """Check the environment, seed everything once, and check the dataset.
 
-    Prints one line per check. Raises a `DataError` (a `SetupError`) with the
+    On Google Colab it first sets the session up (`helpers.colab.prepare()`: pinned
+    packages, dataset, weights, one line saying what it did); elsewhere that step is
+    skipped. Prints one line per check. Raises a `DataError` (a `SetupError`) with the
     command to run when the dataset is missing, so the first cell fails with a
     clear fix instead of a later cell failing with a traceback. In IPython,
     set-up errors show as that message alone, without the library's frames
@@ -70,6 +72,8 @@ def setup_notebook(deterministic: bool = False) -> None:
     setup_errors.install()
     quiet_tensorflow_logs()
     _hide_known_harmless_warnings()
+    if colab.running_on_colab():
+        colab.prepare()  # before TensorFlow is imported: it may install the pinned versions
     with native_stderr_silenced():
         import keras
         import tensorflow as tf

@@ -344,3 +344,18 @@ def test_an_explorer_on_colab_is_a_picture_and_a_note_until_the_manager_is_on(
     # The picture travels with the widget view: what a front end shows when it cannot render it.
     assert "application/vnd.jupyter.widget-view+json" in bundle and "image/png" in bundle
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("on_colab_now", [True, False])
+def test_setup_notebook_sets_a_colab_session_up_before_anything_else(
+    monkeypatch: pytest.MonkeyPatch, on_colab_now: bool
+) -> None:
+    """The hook that the simulated-Colab test runs end to end, checked in the fast tests: a
+    merge once dropped it and only the slow test noticed."""
+    import helpers
+
+    calls: list[str] = []
+    monkeypatch.setattr(colab, "running_on_colab", lambda: on_colab_now)
+    monkeypatch.setattr(colab, "prepare", lambda: calls.append("prepare"))
+    helpers.setup_notebook()
+    assert calls == (["prepare"] if on_colab_now else [])
