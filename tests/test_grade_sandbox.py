@@ -473,6 +473,38 @@ def test_the_confinement_is_measured_from_outside(tmp_path: Path) -> None:
         box.remove()
 
 
+def test_a_process_outside_any_sandbox_is_charged_no_host_tmp_or_segments(tmp_path: Path) -> None:
+    """The race that once killed a genuine learner: a sandbox's first process, read before it
+    entered its namespaces, showed the host's /tmp (a disk) as the kernel's tmpfs."""
+    host_tmp = os.statvfs(f"/proc/{os.getpid()}/root/tmp")
+    assert (host_tmp.f_blocks - host_tmp.f_bfree) > 0  # what the old reading charged
+    assert not limits.in_own_namespace(os.getpid(), "mnt")
+    assert limits.tmpfs_bytes(os.getpid()) == 0
+    assert limits.sysv_shm_bytes(os.getpid()) == 0
+
+
+@needs_bwrap
+def test_what_a_sandbox_writes_into_its_tmpfs_is_charged(tmp_path: Path) -> None:
+    box = Sandbox.create(None)
+    try:
+        mounts = bwrap.KernelMounts(work=box.work, control=box.control, sockets=box.sockets)
+        fill = "open('/tmp/x', 'wb').write(b'x' * (30 << 20)); print('ready', flush=True); input()"
+        line = bwrap.command(bwrap.binary(), mounts, [sys.executable, "-I", "-c", fill])
+        launched = subprocess.Popen(
+            line, env={"PATH": "/usr/bin:/bin"}, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        try:
+            assert launched.stdout.readline().strip() == b"ready"
+            inside = processes.family(launched.pid)[1].pid
+            assert limits.in_own_namespace(inside, "mnt")
+            assert "tmp" in limits.tmpfs_mounts(inside)
+            assert 30 << 20 <= limits.tmpfs_bytes(inside) < 40 << 20
+        finally:
+            processes.kill_tree(launched.pid)
+    finally:
+        box.remove()
+
+
 def judge_mounts(folder: JudgeFolder, course: Path) -> bwrap.JudgeMounts:
     return bwrap.JudgeMounts(
         read_only=[course, folder.inbox], writable=[folder.homes], scratch=Path("/tmp")
