@@ -10,6 +10,7 @@ Two ways a number may stand in a master's markdown (and in README.md):
        0.95 (benchmark `val_acc_cv_probe_mean`)
        +0.012 (benchmark `fine_tuning_gain_cv`)
        0.93–0.96 (benchmark `val_acc_cv_final_ci95`)        a [low, high] figure
+       [−0.03, +0.01] (benchmark `fine_tuning_gain_cv_ci95`) the same, as an interval
        4.4 % (benchmark `some_share`)                        % and "points": the figure x 100
        about 70 s (benchmark `course_notebooks/04_layer_freezing.ipynb`)   a path: keys / list indices
 
@@ -49,7 +50,8 @@ OTHER_PROSE = (config.PROJECT_ROOT / "README.md", config.PROJECT_ROOT / "docs" /
 
 NUMBER = r"[-+−]?\d+(?:\.\d+)?"
 CITATION = re.compile(
-    rf"(?P<value>pending|(?P<low>{NUMBER})(?:\s?–\s?(?P<high>{NUMBER}))?)"
+    rf"(?P<value>pending|\[(?P<from>{NUMBER}), (?P<to>{NUMBER})\]"
+    rf"|(?P<low>{NUMBER})(?:\s?–\s?(?P<high>{NUMBER}))?)"
     r"(?P<unit> ?%| percentage points| points| s| ms| MB| kB)?"
     r" \(benchmark `(?P<key>[^`]+)`\)"
 )
@@ -75,7 +77,8 @@ def citations(text: str, where: str) -> list[Citation]:
     """Every benchmark citation in `text`."""
     found = []
     for match in CITATION.finditer(text):
-        numbers = tuple(n for n in (match["low"], match["high"]) if n is not None)
+        bounds = (match["from"], match["to"], match["low"], match["high"])
+        numbers = tuple(n for n in bounds if n is not None)
         unit = (match["unit"] or "").strip()
         found.append(Citation(where, match.group(0), match["key"], numbers, unit))
     return found
@@ -185,6 +188,9 @@ FAKE_RESULTS = {
         ("reaches 0.9 (benchmark `acc_mean`)", True),
         ("within 0.93–0.96 (benchmark `acc_ci95`)", True),
         ("within 0.93–0.97 (benchmark `acc_ci95`)", False),
+        ("interval [0.93, 0.96] (benchmark `acc_ci95`)", True),
+        ("interval [−0.93, 0.96] (benchmark `acc_ci95`)", False),
+        ("interval [0.931, 0.97] (benchmark `acc_ci95`)", False),
         ("gains +0.005 (benchmark `gain`)", True),
         ("gains +0.5 percentage points (benchmark `gain`)", True),
         ("gains +1.5 points (benchmark `gain`)", False),
