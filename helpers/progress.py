@@ -68,12 +68,7 @@ def record_progress(result: GradeResult) -> None:
         entry["status"] = result.status
         entry["ever_passed"] = bool(entry.get("ever_passed")) or result.passed
         entry["checked_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        path = config.progress_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a crash never leaves half a file behind.
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(temporary, path)
+        runtime.write_atomically(config.progress_file(), json.dumps(data, indent=1, sort_keys=True))
     except Exception:
         pass
 

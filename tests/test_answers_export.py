@@ -194,6 +194,8 @@ def test_reference_calls_the_generated_answers(monkeypatch: pytest.MonkeyPatch) 
     model = SimpleNamespace(
         optimizer=SimpleNamespace(build=built.append), trainable_variables=["w"]
     )
+    base = SimpleNamespace(trainable=True)
+    monkeypatch.setattr(reference, "find_base_model", lambda found_in: base)
 
     assert reference.make_datasets(Path("images")) == "create_datasets"
     assert reference.data_augmenter() == "data_augmenter"
@@ -208,6 +210,8 @@ def test_reference_calls_the_generated_answers(monkeypatch: pytest.MonkeyPatch) 
         ("fine_tuning", (model, 100)),
     ]
     assert built == [["w"]], "the optimizer's slots are built for the weights that train"
+    # Through False first, so that the answer's `trainable = True` is not skipped (the TF trap).
+    assert base.trainable is False
 
 
 def test_reference_fine_tuning_with_batchnorm_frozen_adds_it_to_the_answer(
