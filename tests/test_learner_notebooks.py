@@ -4,7 +4,11 @@
   cell through its last grader cell, as a learner who has not started would:
   everything before the first exercise works, every grader says "Not yet"
   (not a traceback), and the kernel is still alive afterwards. A copy with
-  no exercise (03) runs to its end without an error.
+  no exercise (03) runs to its end without an error. Each runs with an empty
+  artifacts folder, as a notebook opened first: 05 says it found no model of
+  04's and trains phase 1 itself, 06 no model of 05's and trains one (this
+  run is the suite's one check of that path; nbval runs the masters with
+  the models 04 and 05 saved).
 - fast: the masters' stored grader outputs, which nbval compares with a live
   run, say "Passed" (issue 4: the graders pass the solutions).
 """
@@ -25,6 +29,19 @@ PASS_WORD = "Passed"
 NOT_YET_WORD = "Not yet"
 ALIVE = "kernel still alive"
 CELL_TIMEOUT_S = 600
+# What a notebook opened first says when the model of the notebook before it is missing,
+# and the files it leaves in the (empty) artifacts folder.
+TRAINS_ITSELF = {
+    "05_fine_tuning.ipynb": (
+        "No model saved by notebook 04: training phase 1 now.",
+        [config.PHASE1_HISTORY_FILE, config.PHASE1_MODEL_FILE],
+    ),
+    # 06 exports two files before its exercise (the int8 one comes after), never a model file.
+    "06_export_litert.ipynb": (
+        "No model saved by notebook 05: training one now",
+        ["alpaca_dynamic_range.tflite", "alpaca_float32.tflite"],
+    ),
+}
 
 MASTERS = config.course_notebooks(config.SOLUTIONS_DIR)
 LEARNER_COPIES = config.course_notebooks(config.NOTEBOOKS_DIR)
@@ -105,6 +122,13 @@ def test_untouched_learner_copy_runs_to_its_last_grader_and_says_not_yet(
         assert shown[0].startswith(NOT_YET_WORD), f"{path.name} cell {index}: {shown[0]}"
         assert "Traceback" not in shown_text(cell)
     assert shown_text(notebook.cells[-1]).strip() == ALIVE
+    if path.name in TRAINS_ITSELF:
+        said, files = TRAINS_ITSELF[path.name]
+        assert any(said in shown_text(cell) for cell in notebook.cells if cell.cell_type == "code")
+        written = sorted(
+            p.name for p in notebook_environment.artifacts_dir.rglob("*") if p.is_file()
+        )
+        assert written == sorted(files), written
 
 
 @pytest.mark.parametrize("path", MASTERS, ids=lambda path: path.stem)
