@@ -1,6 +1,7 @@
-"""Process trees: who belongs to one, how much memory and CPU it uses, and killing it.
+"""Process trees: who belongs to one, how much memory and CPU it uses, and killing it; what
+/proc says of a process's namespaces and mounts.
 
-One home for what the grading run's watchdog and the benchmark both measure.
+One home for what the grading run's watchdog, its confinement report and the benchmark measure.
 `tree_rss_bytes` is resident memory (what the benchmark reports);
 `tree_memory` is what a grading kernel is charged: the proportional share
 of every page its processes map (PSS, shared memory included) plus the
@@ -30,6 +31,47 @@ def family(pid: int) -> list[psutil.Process]:
         return [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One line of /proc/PID/mountinfo: where, with which options, of which file system type."""
+
+    point: str  # as the process sees it, octal escapes (\\040 for a space) decoded
+    options: tuple[str, ...]
+    fstype: str
+
+
+def mounts(pid: int) -> list[Mount]:
+    """The process's mount table, read from /proc (which it cannot forge); empty once it is gone."""
+    try:
+        with open(f"/proc/{pid}/mountinfo", encoding="latin-1") as table:
+            lines = table.read(1 << 20).splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 7 or "-" not in fields[6:]:
+            continue
+        separator = fields.index("-", 6)
+        point = fields[4].encode("latin-1").decode("unicode_escape")
+        fstype = fields[separator + 1] if separator + 1 < len(fields) else ""
+        found.append(Mount(point, tuple(fields[5].split(",")), fstype))
+    return found
+
+
+def in_own_namespace(pid: int, kind: str) -> bool:
+    """Whether `pid` has a `kind` namespace ("mnt", "ipc", "user"...) other than this process's.
+
+    False once it is gone. A sandbox's first process starts in the grader's
+    namespaces and enters its own a moment later: until then, what is read
+    through it is the host's.
+    """
+    try:
+        return os.readlink(f"/proc/{pid}/ns/{kind}") != os.readlink(f"/proc/self/ns/{kind}")
+    except OSError:
+        return False
 
 
 def tree_rss_bytes(pid: int) -> int:

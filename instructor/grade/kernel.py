@@ -216,13 +216,7 @@ def _status_fields(pid: int) -> dict[str, str]:
 
 def _writable_mounts(pid: int) -> list[str]:
     """The mount points the process sees as writable (from its mountinfo, which it cannot forge)."""
-    text = safe_files.read_text(f"/proc/{pid}/mountinfo", 1 << 20) or ""
-    points = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) > 5 and "rw" in parts[5].split(","):
-            points.append(parts[4].encode("latin-1").decode("unicode_escape"))
-    return points
+    return [mount.point for mount in processes.mounts(pid) if "rw" in mount.options]
 
 
 def measure_confinement(launcher_pid: int, allowed: list[str]) -> str:
@@ -232,11 +226,7 @@ def measure_confinement(launcher_pid: int, allowed: list[str]) -> str:
         return "confinement not measured (the kernel was gone)"
     pid = members[-1].pid
     status = _status_fields(pid)
-    shared = [
-        name
-        for name in NAMESPACES
-        if _readlink(f"/proc/{pid}/ns/{name}") in (None, _readlink(f"/proc/self/ns/{name}"))
-    ]
+    shared = [name for name in NAMESPACES if not processes.in_own_namespace(pid, name)]
     writable = [
         point
         for point in _writable_mounts(pid)
@@ -256,13 +246,6 @@ def measure_confinement(launcher_pid: int, allowed: list[str]) -> str:
     if problems:
         return "bwrap, NOT CONFINED AS EXPECTED: " + "; ".join(problems)
     return "bwrap: own user/pid/net/ipc/uts/mount namespaces, no capabilities, no_new_privs, writes only its folder"
-
-
-def _readlink(path: str) -> str | None:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
 
 
 def stopped_because(error: BaseException | None, reason: str | None, limit: limits.Limits) -> str:

@@ -222,32 +222,6 @@ class KernelCgroup:
 # --- what the watchdog counts without a cgroup --------------------------------
 
 
-def in_own_namespace(pid: int, kind: str) -> bool:
-    """Whether `pid` has left this process's `kind` namespace ("mnt", "ipc"...); False when gone.
-
-    A sandbox's first process starts in the grader's namespaces and enters its
-    own a moment later: until then, what is read through it is the host's.
-    """
-    try:
-        return os.stat(f"/proc/{pid}/ns/{kind}").st_ino != os.stat(f"/proc/self/ns/{kind}").st_ino
-    except OSError:
-        return False
-
-
-def tmpfs_mounts(pid: int) -> set[str]:
-    """The mount points (as `pid` sees them, without the leading /) that are tmpfs in its namespace."""
-    found = set()
-    try:
-        with open(f"/proc/{pid}/mountinfo") as table:
-            for line in table:
-                fields = line.split()
-                if "-" in fields and fields[fields.index("-") + 1] == "tmpfs":
-                    found.add(fields[4].lstrip("/"))
-    except (OSError, IndexError):
-        return set()
-    return found
-
-
 def tmpfs_bytes(sandbox_pid: int) -> int:
     """Space used in the sandbox's own tmpfs, seen through /proc/PID/root (0 when gone).
 
@@ -256,12 +230,12 @@ def tmpfs_bytes(sandbox_pid: int) -> int:
     its sandbox yet, `/tmp` would be the host's disk, and its used space would
     count as the kernel's memory (a real learner was once killed for it).
     """
-    if not in_own_namespace(sandbox_pid, "mnt"):
+    if not processes.in_own_namespace(sandbox_pid, "mnt"):
         return 0
-    mounted = tmpfs_mounts(sandbox_pid)
+    mounted = {m.point for m in processes.mounts(sandbox_pid) if m.fstype == "tmpfs"}
     total = 0
     for mount in SANDBOX_TMPFS:
-        if mount not in mounted:
+        if f"/{mount}" not in mounted:
             continue
         try:
             usage = os.statvfs(f"/proc/{sandbox_pid}/root/{mount}")
@@ -278,7 +252,7 @@ def sysv_shm_bytes(pid: int) -> int | None:
     which needs CAP_SYS_ADMIN over the namespace: root can, others cannot.
     0 while `pid` is still in this process's IPC namespace: those are the host's segments.
     """
-    if not in_own_namespace(pid, "ipc"):
+    if not processes.in_own_namespace(pid, "ipc"):
         return 0
     result: list[int | None] = [None]
 
