@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import tempfile
 import warnings
 import zipfile
@@ -41,7 +40,7 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
-from helpers import config
+from helpers import config, runtime
 from helpers.learner_calls import error_line
 from helpers.verdicts import CHECK_STATUSES, PASSED
 
@@ -163,28 +162,16 @@ def write_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def read_bytes(path: Path, limit: int) -> bytes:
     """A regular file's bytes, at most `limit` of them; links, FIFOs and devices are refused."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        descriptor = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+        return runtime.read_regular(path, limit)
     except FileNotFoundError:
         raise EvidenceError(f"{path.name} is missing") from None
+    except runtime.NotRegularFile:
+        raise EvidenceError(f"{path.name} is not a regular file") from None
+    except runtime.FileTooLarge:
+        raise EvidenceError(f"{path.name} is larger than {limit} bytes") from None
     except OSError as error:
         raise EvidenceError(f"{path.name} cannot be opened ({error.strerror})") from None
-    try:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise EvidenceError(f"{path.name} is not a regular file")
-        if info.st_size > limit:
-            raise EvidenceError(f"{path.name} is larger than {limit} bytes")
-        chunks, total = [], 0
-        while chunk := os.read(descriptor, min(2**20, limit + 1 - total)):
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise EvidenceError(f"{path.name} is larger than {limit} bytes")
-        return b"".join(chunks)
-    finally:
-        os.close(descriptor)
 
 
 def read_json(path: Path, limit: int = config.EVIDENCE_MAX_JSON_BYTES) -> Any:

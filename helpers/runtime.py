@@ -7,6 +7,7 @@ benchmark's child processes and the test configuration all need:
     native_stderr_silenced()             C++-level stderr to /dev/null for a block
     ipython_shell()                      the running IPython shell, or None
     write_atomically(path, content)      replace a file whole: readers see the old or the new
+    read_regular(path, max_bytes)        a regular file's bytes, capped; links, FIFOs, devices refused
 
 It imports nothing of the course and no TensorFlow, so any module (and the
 root conftest, before TensorFlow is imported) can use it.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import threading
 from collections.abc import Iterator, MutableMapping
@@ -96,3 +98,52 @@ def write_atomically(path: Path | str, content: str | bytes, *, durable: bool = 
         temporary.unlink(missing_ok=True)
         raise
     return target
+
+
+# Never follow a link, never block on a FIFO, never leak the descriptor into a child.
+READ_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+class UnsafeFile(OSError):
+    """The path is not a regular file (a FIFO, a device...) or holds more than allowed."""
+
+
+class NotRegularFile(UnsafeFile):
+    """The path is a FIFO, a device, a folder...: anything but a regular file."""
+
+
+class FileTooLarge(UnsafeFile):
+    """The regular file holds more bytes than the reader allows."""
+
+
+def read_regular(path: Path | str, max_bytes: int, *, dir_fd: int | None = None) -> bytes:
+    """The bytes of the regular file at `path` (relative to `dir_fd` when given), at most `max_bytes`.
+
+    For files that something untrusted may have put in place (a learner's
+    evidence, what a graded kernel wrote). Opened with O_NOFOLLOW (a link
+    raises OSError) and O_NONBLOCK (a FIFO never blocks the open); accepted
+    only when `fstat` on the open handle says regular file (else
+    NotRegularFile), and read to the cap (FileTooLarge past it, also when the
+    file grows while being read).
+    """
+    descriptor = os.open(path, READ_FLAGS, dir_fd=dir_fd)
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(f"{path}: not a regular file")
+        if info.st_size > max_bytes:
+            raise FileTooLarge(f"{path}: {info.st_size} bytes, more than {max_bytes}")
+        chunks, size = [], 0
+        while chunk := os.read(descriptor, min(1 << 20, max_bytes + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:  # it grew while being read
+                raise FileTooLarge(f"{path}: more than {max_bytes} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)

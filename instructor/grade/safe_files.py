@@ -19,39 +19,20 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-DIRECTORY_FLAGS = OPEN_FLAGS | getattr(os, "O_DIRECTORY", 0)
+from helpers.runtime import READ_FLAGS, UnsafeFile, read_regular
 
+# read_regular and UnsafeFile live in helpers.runtime (the evidence reader uses them too).
+__all__ = [
+    "CopyLimits",
+    "CopyReport",
+    "UnsafeFile",
+    "copy_out",
+    "open_folder",
+    "read_regular",
+    "read_text",
+]
 
-class UnsafeFile(OSError):
-    """The path is not a regular file (a link, a FIFO, a device...) or is larger than allowed."""
-
-
-def read_regular(path: Path | str, max_bytes: int, *, dir_fd: int | None = None) -> bytes:
-    """The bytes of the regular file at `path` (relative to `dir_fd` when given).
-
-    Raises UnsafeFile when it is a link, a FIFO or anything but a regular
-    file, or holds more than `max_bytes`; OSError when it cannot be opened.
-    """
-    descriptor = os.open(path, OPEN_FLAGS, dir_fd=dir_fd)
-    try:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafeFile(f"{path}: not a regular file")
-        if info.st_size > max_bytes:
-            raise UnsafeFile(f"{path}: {info.st_size} bytes, more than {max_bytes}")
-        chunks, size = [], 0
-        while True:
-            chunk = os.read(descriptor, min(1 << 20, max_bytes + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > max_bytes:  # it grew while being read
-                raise UnsafeFile(f"{path}: more than {max_bytes} bytes")
-        return b"".join(chunks)
-    finally:
-        os.close(descriptor)
+DIRECTORY_FLAGS = READ_FLAGS | getattr(os, "O_DIRECTORY", 0)
 
 
 def read_text(path: Path | str, max_bytes: int) -> str | None:
