@@ -50,23 +50,28 @@ DRAWS = (
 
 
 def test_setup_seeds_every_generator_with_the_course_seed() -> None:
-    """The draws after setup_notebook() are those of config.SEED, not just a printed number."""
+    """The draws after setup_notebook() are those of config.SEED, not just a printed number.
+
+    One fresh interpreter (a new kernel) draws after the set-up, then after seeding by hand with
+    the course's seed and with another one: re-seeding resets every generator, so the three
+    draws compare as if each came from its own process.
+    """
     import json
     import random
 
     import numpy as np
 
-    after_setup = run_python(SETUP + DRAWS)
-    seeded_by_hand = run_python(f"import keras; keras.utils.set_random_seed({config.SEED})" + DRAWS)
-    other_seed = run_python(f"import keras; keras.utils.set_random_seed({config.SEED + 1})" + DRAWS)
-    for result in (after_setup, seeded_by_hand, other_seed):
-        assert result.returncode == 0, result.stderr
-    draws = json.loads(after_setup.stdout.splitlines()[-1])
-    assert draws == json.loads(seeded_by_hand.stdout.splitlines()[-1])
+    reseed = "; keras.utils.set_random_seed({})"
+    result = run_python(
+        SETUP + DRAWS + reseed.format(config.SEED) + DRAWS + reseed.format(config.SEED + 1) + DRAWS
+    )
+    assert result.returncode == 0, result.stderr
+    after_setup, seeded_by_hand, other_seed = map(json.loads, result.stdout.splitlines()[-3:])
+    assert after_setup == seeded_by_hand
     # Control: the draws depend on the seed, so an unseeded or wrongly seeded setup would differ.
-    assert draws[2] != json.loads(other_seed.stdout.splitlines()[-1])[2]
+    assert after_setup[2] != other_seed[2]
     # The same seed in generators of this test's own (the global ones are left alone).
-    assert draws[:2] == [
+    assert after_setup[:2] == [
         random.Random(config.SEED).random(),
         float(np.random.RandomState(config.SEED).rand()),
     ]
