@@ -50,9 +50,10 @@ pytestmark = [
 
 SECRET_NAME = "ALPACA_TEST_INSTRUCTOR_TOKEN"
 SECRET_VALUE = "tok-8c1f0e5d9b7a-never-show-me"
-# Per notebook. A graded notebook takes 4-8 s on 2 idle cores (benchmark: grade_s_per_learner
-# for five); 150 s leaves room for a machine shared with other work. The endless loop waits this long.
-TIMEOUT_S = 150
+# Per notebook. A graded notebook takes about 6 s with two graded side by side on 2 cores
+# (benchmark: grade_s_per_learner, 31 s for five); 60 s leaves ten times that. The endless
+# loop holds a worker this long, so each second here is about half a second of the test.
+TIMEOUT_S = 60
 MEMORY_MB = 1800
 ONLY_01 = ("missing", "missing", "missing", "missing")
 # Attackers that report what they got away with ("loot: [...]" in their error); it must be nothing.
