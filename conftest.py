@@ -109,6 +109,13 @@ NBVAL_ENVIRONMENT: dict[str, str] = {
 }
 
 
+# The masters whose run the `masters_run` fixture hands over: 04 saves phase 1, 05 fine-tunes it.
+MASTERS_RUN_NOTEBOOKS = ("04_layer_freezing.ipynb", "05_fine_tuning.ipynb")
+MASTER_CELL_TIMEOUT_S = 600
+# The module of the tests that read that run.
+MASTERS_RUN_READERS = "tests/test_course_run.py"
+
+
 def is_notebook_item(item: pytest.Item) -> bool:
     """An nbval item: one cell of a notebook collected from solutions/."""
     return str(item.fspath).endswith(".ipynb")
@@ -172,11 +179,57 @@ def pytest_terminal_summary(
     return result
 
 
+def reads_masters_run(item: pytest.Item) -> bool:
+    """A test that reads what nbval's run of the masters left (it must run after them)."""
+    return item.nodeid.startswith(MASTERS_RUN_READERS + "::")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Notebook runs are slow: mark every nbval item so `-m "not slow"` leaves them out."""
-    for item in items:
-        if is_notebook_item(item):
-            item.add_marker(pytest.mark.slow)
+    """Notebook runs are slow: mark every nbval item so `-m "not slow"` leaves them out.
+    The masters run first (the longest chain of the suite) and the tests that read their run
+    last, after the notebooks they read."""
+    masters = [item for item in items if is_notebook_item(item)]
+    readers = [item for item in items if reads_masters_run(item)]
+    others = [item for item in items if not is_notebook_item(item) and not reads_masters_run(item)]
+    for item in masters:
+        item.add_marker(pytest.mark.slow)
+    items[:] = masters + others + readers
+
+
+@pytest.fixture(scope="session")
+def masters_run(request: pytest.FixtureRequest) -> Path:
+    """The artifacts folder of this session's run of masters 04 and 05 (04's phase-1 model and
+    history, 05's fine-tuned model), for the tests that check what the course's run produced.
+
+    `make test` runs them once, under nbval; the tests in MASTERS_RUN_READERS go after them
+    and read that run's folder. When this session did not collect both masters
+    (`pytest tests/test_course_run.py`), this fixture runs them itself, once.
+    """
+    needed = [config.SOLUTIONS_DIR / name for name in MASTERS_RUN_NOTEBOOKS]
+    collected = {Path(str(item.fspath)) for item in request.session.items if is_notebook_item(item)}
+    if set(needed) <= collected:
+        return Path(NBVAL_ENVIRONMENT[config.ENV_ARTIFACTS_DIR])
+    return run_masters(needed, SESSION_DIR / "masters-run")
+
+
+def run_masters(masters: list[Path], root: Path) -> Path:
+    """Execute `masters` in order, as nbval would, in folders of their own; their artifacts folder."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    environment = {
+        "KERAS_HOME": str(seed_keras_home(root / "keras", WEIGHTS_SOURCE)),
+        config.ENV_PROGRESS_FILE: str(root / "progress.json"),
+        config.ENV_ARTIFACTS_DIR: str(root / "artifacts"),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        for master in masters:
+            notebook = nbformat.read(master, as_version=4)
+            resources = {"metadata": {"path": str(master.parent)}}
+            NotebookClient(notebook, timeout=MASTER_CELL_TIMEOUT_S, resources=resources).execute()
+    return Path(environment[config.ENV_ARTIFACTS_DIR])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
