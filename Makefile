@@ -75,11 +75,17 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "Chromium not found and not root: the browser test will be skipped. Install it with: sudo apt-get install chromium"; fi
 
+# Two workers (pytest-xdist): a serial run keeps about one of CI's two cores busy. Each test
+# file stays in one worker (its module fixtures run once); conftest.py makes the masters and
+# the tests that read their run one unit, run in order. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: data-instructor browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 test-fast: data-instructor
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_PARALLEL)
 
 # Lint and format check, notebooks included (settings in pyproject.toml); the fast tests run it too.
 lint: setup-instructor

@@ -112,8 +112,10 @@ NBVAL_ENVIRONMENT: dict[str, str] = {
 # The masters whose run the `masters_run` fixture hands over: 04 saves phase 1, 05 fine-tunes it.
 MASTERS_RUN_NOTEBOOKS = ("04_layer_freezing.ipynb", "05_fine_tuning.ipynb")
 MASTER_CELL_TIMEOUT_S = 600
-# The module of the tests that read that run.
+# The module of the tests that read that run, and the scheduling unit it shares with the masters.
 MASTERS_RUN_READERS = "tests/test_course_run.py"
+MASTERS_GROUP = "masters"
+SOLUTIONS_PREFIX = config.SOLUTIONS_DIR.name + "/"
 
 
 def is_notebook_item(item: pytest.Item) -> bool:
@@ -196,13 +198,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items[:] = masters + others + readers
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: no error where xdist is absent
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Under `--dist loadfile` (`make test`'s two workers), schedule by file as xdist does, but
+    with the masters and the tests that read their run as one unit: one worker runs them in
+    order, so 05 loads what 04 saved in that worker's nbval folder."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class CourseScheduling(LoadFileScheduling):
+        """xdist's loadfile, with one unit for the masters and their readers."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            """The unit a test belongs to: "masters", else its file."""
+            path = nodeid.split("::", 1)[0]
+            is_master = path.startswith(SOLUTIONS_PREFIX) and path.endswith(".ipynb")
+            return MASTERS_GROUP if is_master or path == MASTERS_RUN_READERS else path
+
+    return CourseScheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def masters_run(request: pytest.FixtureRequest) -> Path:
     """The artifacts folder of this session's run of masters 04 and 05 (04's phase-1 model and
     history, 05's fine-tuned model), for the tests that check what the course's run produced.
 
     `make test` runs them once, under nbval; the tests in MASTERS_RUN_READERS go after them
-    and read that run's folder. When this session did not collect both masters
+    (in the same worker) and read that run's folder. When this session did not collect both masters
     (`pytest tests/test_course_run.py`), this fixture runs them itself, once.
     """
     needed = [config.SOLUTIONS_DIR / name for name in MASTERS_RUN_NOTEBOOKS]

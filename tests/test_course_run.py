@@ -3,7 +3,7 @@
 `make test` runs every master once, under nbval, each saving what the next
 one loads (04 the phase-1 model and its history, 05 the fine-tuned model).
 The tests here read that run's artifacts folder (the `masters_run` fixture of
-the root conftest.py, which runs them after the masters)
+the root conftest.py, which runs them after the masters, in the same worker)
 instead of training the recipe again. Run alone (`pytest tests/test_course_run.py`)
 the fixture runs the two masters itself, once.
 

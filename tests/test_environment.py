@@ -56,7 +56,7 @@ def test_course_packages_are_pinned_on_their_side_of_the_line() -> None:
     learner, instructor = pins(LEARNER_FILE), pins(INSTRUCTOR_FILE)
     for package in ["tensorflow", "keras", "numpy", "matplotlib", "jupyterlab", "ipywidgets"]:
         assert package in learner, f"{package} is missing from {LEARNER_FILE}"
-    for package in ["nbval", "pytest", "ruff", "playwright", "dask", "distributed"]:
+    for package in ["nbval", "pytest", "pytest-xdist", "ruff", "playwright", "dask", "distributed"]:
         assert package in instructor, f"{package} is missing from {INSTRUCTOR_FILE}"
     assert learner["tensorflow"].version.startswith("2.21")
 
