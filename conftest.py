@@ -225,8 +225,8 @@ def masters_run(request: pytest.FixtureRequest) -> Path:
     history, 05's fine-tuned model), for the tests that check what the course's run produced.
 
     `make test` runs them once, under nbval; the tests in MASTERS_RUN_READERS go after them
-    (in the same worker) and read that run's folder. When this session did not collect both masters
-    (`pytest tests/test_course_run.py`), this fixture runs them itself, once.
+    (in the same worker) and read that run's folder. When this session did not collect both
+    masters (`pytest tests/test_course_run.py`), this fixture runs them itself, once.
     """
     needed = [config.SOLUTIONS_DIR / name for name in MASTERS_RUN_NOTEBOOKS]
     collected = {Path(str(item.fspath)) for item in request.session.items if is_notebook_item(item)}
@@ -236,7 +236,8 @@ def masters_run(request: pytest.FixtureRequest) -> Path:
 
 
 def run_masters(masters: list[Path], root: Path) -> Path:
-    """Execute `masters` in order, as nbval would, in folders of their own; their artifacts folder."""
+    """Execute `masters` in order, as nbval would, with folders of their own; returns the
+    artifacts folder they saved into."""
     import nbformat
     from nbclient import NotebookClient
 
