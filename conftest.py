@@ -85,11 +85,19 @@ os.environ.setdefault(config.ENV_WIDGETS_MODE, "static")
 WEIGHTS_SOURCE = _weights_source()
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="alpaca-test-"))
 
+
+def private_folders(root: Path, artifacts: Path | None = None) -> dict[str, str]:
+    """The variables that point a process or kernel at a Keras cache (seeded with the weights)
+    and a progress file of its own under `root`, and at `artifacts` (default: under `root`)."""
+    return {
+        "KERAS_HOME": str(seed_keras_home(root / "keras", WEIGHTS_SOURCE)),
+        config.ENV_PROGRESS_FILE: str(root / "progress.json"),
+        config.ENV_ARTIFACTS_DIR: str(artifacts or root / "artifacts"),
+    }
+
+
 # The pytest process's own cache, progress file and artifacts folder.
-PRIVATE_KERAS_HOME = seed_keras_home(SESSION_DIR / "keras", WEIGHTS_SOURCE)
-os.environ["KERAS_HOME"] = str(PRIVATE_KERAS_HOME)
-os.environ[config.ENV_PROGRESS_FILE] = str(SESSION_DIR / "progress.json")
-os.environ[config.ENV_ARTIFACTS_DIR] = str(SESSION_DIR / "artifacts")
+os.environ.update(private_folders(SESSION_DIR))
 # config read the variable when it was imported above; `helpers.reference` takes its
 # default folder from config when it is imported, which must come after this line.
 assert "helpers.reference" not in sys.modules, (
@@ -100,13 +108,9 @@ config.ARTIFACTS_DIR = Path(os.environ[config.ENV_ARTIFACTS_DIR])
 # The nbval session's. The artifacts folder lies inside the (git-ignored) test-artifacts/
 # because notebook 04 prints where it saved the model relative to the repository; the
 # sanitizer (tests/sanitize.cfg) hides which folder that was.
-NBVAL_ENVIRONMENT: dict[str, str] = {
-    "KERAS_HOME": str(seed_keras_home(SESSION_DIR / "nbval-keras", WEIGHTS_SOURCE)),
-    config.ENV_PROGRESS_FILE: str(SESSION_DIR / "nbval-progress.json"),
-    config.ENV_ARTIFACTS_DIR: str(
-        config.PROJECT_ROOT / "test-artifacts" / f"nbval-{SESSION_DIR.name}"
-    ),
-}
+NBVAL_ENVIRONMENT: dict[str, str] = private_folders(
+    SESSION_DIR / "nbval", config.PROJECT_ROOT / "test-artifacts" / f"nbval-{SESSION_DIR.name}"
+)
 
 
 # The masters whose run the `masters_run` fixture hands over: 04 saves phase 1, 05 fine-tunes it.
@@ -241,11 +245,7 @@ def run_masters(masters: list[Path], root: Path) -> Path:
     import nbformat
     from nbclient import NotebookClient
 
-    environment = {
-        "KERAS_HOME": str(seed_keras_home(root / "keras", WEIGHTS_SOURCE)),
-        config.ENV_PROGRESS_FILE: str(root / "progress.json"),
-        config.ENV_ARTIFACTS_DIR: str(root / "artifacts"),
-    }
+    environment = private_folders(root)
     with pytest.MonkeyPatch.context() as patch:
         for name, value in environment.items():
             patch.setenv(name, value)
